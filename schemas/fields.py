@@ -1,0 +1,105 @@
+"""Fields with the contract's conventions: amounts as decimal strings, UTC times."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import ValidationError, fields
+
+from service.domain.money import Amount, AmountError, parse_decimal
+
+
+class Money(fields.Field):
+    """An amount as a JSON string of a plain decimal, e.g. ``"100.00"``.
+
+    Loads to :class:`~decimal.Decimal`. A JSON number is refused (it may already
+    have been rounded by the client's float), as are exponents, signs, and more
+    than 8 decimals; the asset's own scale is checked by the service. Dumps an
+    :class:`~service.domain.money.Amount` with exactly its asset's scale.
+    """
+
+    def __init__(self, *, positive: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.positive = positive
+        self.metadata.setdefault("type", "string")
+        self.metadata.setdefault("pattern", r"^\d+(\.\d+)?$")
+        self.metadata.setdefault("example", "100.00")
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> Decimal:
+        if isinstance(value, bool) or not isinstance(value, str):
+            raise ValidationError('must be a string of a decimal number, e.g. "100.00"')
+        try:
+            amount = parse_decimal(value)
+        except AmountError as exc:
+            raise ValidationError(str(exc)) from exc
+        if self.positive and amount <= 0:
+            raise ValidationError("must be greater than zero")
+        return amount
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, Amount):
+            return str(value)
+        raise TypeError(f"Money field got {type(value).__name__}, expected Amount")
+
+
+class UTCDateTime(fields.DateTime):
+    """ISO 8601. Requests must carry an offset; responses are UTC with ``Z``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="iso", **kwargs)
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> datetime:
+        if not isinstance(value, str):
+            raise ValidationError("must be an ISO 8601 date-time string with an offset")
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise ValidationError("must be an ISO 8601 date-time with an offset") from exc
+        if parsed.tzinfo is None:
+            raise ValidationError("must carry a time zone offset, e.g. 2026-11-20T15:00:00Z")
+        return parsed.astimezone(UTC)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return format_utc(value)
+
+
+def format_utc(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class Country(fields.String):
+    """ISO 3166-1 alpha-2, upper-cased on load."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.metadata.setdefault("example", "GB")
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) != 2 or not text.isascii() or not text.isalpha():
+            raise ValidationError("must be an ISO 3166-1 alpha-2 country code, e.g. GB")
+        return text.upper()
+
+
+class AssetCode(fields.String):
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not 1 <= len(text) <= 16 or not text.isascii() or not text.isalnum():
+            raise ValidationError("must be an asset code such as USD or BTC")
+        return text.upper()

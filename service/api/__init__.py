@@ -1,0 +1,60 @@
+"""The REST entry point: a Flask app built with flask-smorest (OpenAPI at
+``/openapi.json``, Swagger UI at ``/docs``). Imports services, never the reverse."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+from service.api import health, problems
+from service.api.auth import BEARER_SCHEME
+from service.api.runtime import Runtime
+from service.config import Settings
+from service.db.database import Database
+from service.services.keys import KeyCache
+
+
+class LedgerApi(Api):  # type: ignore[misc]
+    """flask-smorest's Api, answering every HTTP error as RFC 9457 problem+json."""
+
+    def handle_http_exception(self, error: HTTPException) -> Any:
+        return problems.from_http_exception(error)
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    db = db or Database(settings.database_url, pool_size=settings.pool_size)
+    app = Flask("ledger")
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.config.update(
+        API_TITLE="Withdrawal-hold ledger",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        API_SPEC_OPTIONS={
+            "components": {"securitySchemes": {"bearer": BEARER_SCHEME}},
+            "security": [{"bearer": []}],
+            "info": {
+                "description": "Double-entry ledger with business-day withdrawal holds. "
+                "Amounts are decimal strings; errors are RFC 9457 problem+json."
+            },
+        },
+    )
+    app.extensions["ledger"] = Runtime(settings=settings, db=db, keys=KeyCache(db))
+    api = LedgerApi(app)
+    problems.install(app)
+    app.register_blueprint(health.blp)
+    app.before_request(health.start_timer)
+    app.after_request(health.observe)
+
+    from service.api import accounts
+
+    for blueprint in (accounts.blp,):
+        api.register_blueprint(blueprint, url_prefix="/v1")
+    return app

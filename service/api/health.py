@@ -1,0 +1,56 @@
+"""Service routes: liveness, readiness, metrics."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from service.api.responses import json_response
+from service.api.runtime import runtime
+from service.services.schema_version import is_at_head
+
+blp = Blueprint("health", __name__)
+
+REQUESTS = Counter(
+    "ledger_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
+)
+LATENCY = Histogram(
+    "ledger_http_request_seconds", "Time to answer an HTTP request", ["method", "route"]
+)
+
+
+@blp.get("/healthz")
+def healthz() -> Response:
+    """The process is up (does not touch the database)."""
+    return json_response({"status": "ok"})
+
+
+@blp.get("/readyz")
+def readyz() -> Response:
+    """The database answers and its schema is at the migrations' head."""
+    try:
+        ready, detail = is_at_head(runtime().db)
+    except Exception as exc:  # any database failure means "not ready", not a 500
+        ready, detail = False, f"database unreachable: {type(exc).__name__}"
+    return json_response({"status": "ready" if ready else "not_ready", "detail": detail},
+                         200 if ready else 503)
+
+
+@blp.get("/metrics")
+def metrics() -> Response:
+    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+
+def start_timer() -> None:
+    g.started = time.perf_counter()
+
+
+def observe(response: Response) -> Response:
+    route = request.url_rule.rule if request.url_rule else "unmatched"
+    REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+    started = g.get("started")
+    if started is not None:
+        LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+    return response

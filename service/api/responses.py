@@ -1,0 +1,59 @@
+"""How a money-moving route answers: once, then by replay (API.md, Idempotency)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from flask import Response, g, request
+from marshmallow import Schema
+from sqlalchemy import Connection
+
+from service.api.auth import client_country, current_key, idempotency_key
+from service.api.runtime import runtime
+from service.services.transaction import IdempotencyKey, run_idempotent
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def moves_money(view: F) -> F:
+    """Require the headers a money movement needs before its body is even parsed:
+    ``Idempotency-Key`` (400 ``idempotency_key_required``) and the client country."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        g.idempotency_key = idempotency_key()
+        g.client_country = client_country()
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")
+
+
+def respond_once(
+    status: int, schema: Schema, action: Callable[[Connection], Any]
+) -> Response:
+    """Run ``action`` in one transaction under the request's Idempotency-Key and
+    answer with ``schema.dump`` of its result; replays carry ``Idempotent-Replayed``."""
+    rt = runtime()
+    key = IdempotencyKey.for_request(
+        current_key().id,
+        g.idempotency_key,
+        request.method,
+        request.path,
+        request.get_json(silent=True),
+    )
+
+    def run(tx: Connection) -> tuple[int, str]:
+        return status, json.dumps(schema.dump(action(tx)))
+
+    result = run_idempotent(rt.db, key, rt.now(), run)
+    response = Response(result.body, status=result.status, mimetype="application/json")
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response

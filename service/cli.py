@@ -1,0 +1,82 @@
+"""The ``ledger`` command: migrations, keys, serving, verification, jobs.
+
+Reads the same ``LEDGER_*`` configuration as the server. Expected failures print
+a one-line message on stderr and exit non-zero; they never show a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+
+import click
+
+from service.config import Settings
+from service.db.database import Database
+from service.domain.errors import LedgerError
+from service.domain.roles import Role
+from service.services import keys, schema_version
+from service.services.verify import verify
+
+
+def _db() -> Database:
+    return Database(Settings.from_env().database_url)
+
+
+@click.group()
+def main() -> None:
+    """Withdrawal-hold ledger: operate the service from the command line."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply migrations (creates the SQLite file if needed)."""
+    database = _db()
+    schema_version.upgrade(database)
+    click.echo(f"database at {schema_version.head_revision()}", err=True)
+
+
+@main.group(name="keys")
+def keys_group() -> None:
+    """API keys."""
+
+
+@keys_group.command("create")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--name", default=None, help="A unique name, shown in the audit log.")
+def keys_create(role: str, name: str | None) -> None:
+    """Create an API key and print it alone on stdout (it is shown only once)."""
+    try:
+        key = keys.create_key(_db(), Role(role), name, datetime.now(UTC))
+    except LedgerError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(key)
+
+
+@main.command("verify")
+def verify_command() -> None:
+    """Recompute balances from postings and check every invariant (exit 1 on a mismatch)."""
+    database = _db()
+    with database.read() as conn:
+        problems = verify(conn)
+    if problems:
+        click.echo(json.dumps({"ok": False, "problems": problems}, indent=2))
+        sys.exit(1)
+    click.echo(json.dumps({"ok": True, "problems": []}))
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the production server (gunicorn, sync workers)."""
+    from service.server import run
+
+    run(host=host, port=port, workers=workers)

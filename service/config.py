@@ -1,0 +1,70 @@
+"""Configuration: everything comes from ``LEDGER_*`` environment variables.
+
+The server, the ``ledger`` command and the migrations read the same settings, so
+``ledger db upgrade`` migrates exactly the database ``ledger serve`` will use.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+DEFAULT_SQLITE_PATH = Path("var") / "ledger.db"
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{DEFAULT_SQLITE_PATH.resolve()}"
+
+
+def _countries(text: str) -> frozenset[str]:
+    return frozenset(c.strip().upper() for c in text.split(",") if c.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(default_factory=default_database_url)
+    #: A read replica for exports; the primary when unset.
+    export_database_url: str | None = None
+    pool_size: int = 5
+    calendar: str = "XFED"
+    time_zone: str = "America/New_York"
+    blocked_countries: frozenset[str] = frozenset({"US"})
+    country_header: str = "X-Client-Country"
+    basic_daily_limit_usd: Decimal = Decimal("10000")
+    verified_daily_limit_usd: Decimal = Decimal("1000000")
+    review_threshold_usd: Decimal = Decimal("10000")
+    idempotency_retention_days: int = 30
+    release_batch_size: int = 1000
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        defaults = cls()
+
+        def get(name: str, default: str) -> str:
+            return env.get(f"LEDGER_{name}", default)
+
+        return cls(
+            database_url=get("DATABASE_URL", defaults.database_url),
+            export_database_url=env.get("LEDGER_EXPORT_DATABASE_URL") or None,
+            pool_size=int(get("POOL_SIZE", str(defaults.pool_size))),
+            calendar=get("CALENDAR", defaults.calendar),
+            time_zone=get("TIME_ZONE", defaults.time_zone),
+            blocked_countries=_countries(get("BLOCKED_COUNTRIES", "US")),
+            country_header=get("COUNTRY_HEADER", defaults.country_header),
+            basic_daily_limit_usd=Decimal(
+                get("BASIC_DAILY_LIMIT_USD", str(defaults.basic_daily_limit_usd))
+            ),
+            verified_daily_limit_usd=Decimal(
+                get("VERIFIED_DAILY_LIMIT_USD", str(defaults.verified_daily_limit_usd))
+            ),
+            review_threshold_usd=Decimal(
+                get("REVIEW_THRESHOLD_USD", str(defaults.review_threshold_usd))
+            ),
+            idempotency_retention_days=int(
+                get("IDEMPOTENCY_RETENTION_DAYS", str(defaults.idempotency_retention_days))
+            ),
+            release_batch_size=int(get("RELEASE_BATCH_SIZE", str(defaults.release_batch_size))),
+        )

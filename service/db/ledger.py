@@ -1,0 +1,140 @@
+"""The posting engine: the only code that writes journal entries.
+
+A money movement goes through three steps, all in the caller's transaction:
+
+1. :func:`lock_balances` — create any missing balance row and lock every row
+   the movement touches, in one statement, in a fixed order (ledger account id,
+   then asset). Because every movement locks in the same order, two movements
+   can wait for each other but never deadlock; because the lock is taken before
+   the balance is read, two movements can never both spend the same funds.
+2. The service checks funds on the locked figures and builds an
+   :class:`~service.domain.posting.Entry` (the domain checks it balances).
+3. :func:`post` inserts the entry and all its postings in one statement each.
+   The database then updates ``balances`` and ``hold_lots`` from the postings
+   (triggers), so a balance can only ever change by a posting.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from sqlalchemy import Connection, Insert, Table, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+
+from service.domain.chart import Bucket, customer_account_name, ledger_account_id
+from service.domain.ids import new_id
+from service.domain.money import Asset
+from service.domain.posting import Entry
+from service.db.tables import assets, balances, journal_entries, postings
+
+_CUSTOMER_PREFIX = "Liabilities:Customers:"
+
+
+def upsert(conn: Connection, table: Table) -> Insert:
+    """The dialect's INSERT, which knows ``ON CONFLICT``."""
+    module = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return module.insert(table)
+
+
+@lru_cache(maxsize=65536)
+def _ledger_key(name: str) -> tuple[uuid.UUID, uuid.UUID | None]:
+    """Ledger account id and, for a customer sub-account, the customer account id."""
+    account_id = None
+    if name.startswith(_CUSTOMER_PREFIX):
+        account_id = uuid.UUID(name[len(_CUSTOMER_PREFIX) :].split(":", 1)[0])
+    return ledger_account_id(name), account_id
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class BalanceKey:
+    ledger_account: str
+    asset: str
+
+    @classmethod
+    def customer(cls, account_id: uuid.UUID, bucket: Bucket, asset: str) -> BalanceKey:
+        return cls(customer_account_name(account_id, bucket), asset)
+
+
+def lock_balances(conn: Connection, keys: Iterable[BalanceKey]) -> dict[BalanceKey, int]:
+    """Lock (creating if missing) the balance rows of ``keys``; return their balances.
+
+    One ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` both creates missing
+    rows (at zero) and row-locks existing ones on PostgreSQL; the rows are given
+    in sorted order, which is the lock order. On SQLite the write transaction
+    already holds the database lock; the statement just reads.
+    """
+    wanted = sorted(set(keys), key=lambda k: (_ledger_key(k.ledger_account)[0].bytes, k.asset))
+    if not wanted:
+        return {}
+    rows = []
+    by_id: dict[tuple[uuid.UUID, str], BalanceKey] = {}
+    for key in wanted:
+        ledger_id, account_id = _ledger_key(key.ledger_account)
+        rows.append(
+            {
+                "ledger_account_id": ledger_id,
+                "asset": key.asset,
+                "account_id": account_id,
+                "balance": 0,
+            }
+        )
+        by_id[(ledger_id, key.asset)] = key
+    stmt = upsert(conn, balances).values(rows)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[balances.c.ledger_account_id, balances.c.asset],
+        set_={"balance": balances.c.balance},
+    ).returning(balances.c.ledger_account_id, balances.c.asset, balances.c.balance)
+    return {by_id[(row[0], row[1])]: row[2] for row in conn.execute(stmt)}
+
+
+def read_balances(conn: Connection, keys: Iterable[BalanceKey]) -> dict[BalanceKey, int]:
+    """Balances of ``keys`` without locking (missing rows read as zero)."""
+    by_id = {(_ledger_key(k.ledger_account)[0], k.asset): k for k in keys}
+    result = dict.fromkeys(by_id.values(), 0)
+    if by_id:
+        stmt = select(balances.c.ledger_account_id, balances.c.asset, balances.c.balance).where(
+            tuple_(balances.c.ledger_account_id, balances.c.asset).in_(list(by_id))
+        )
+        for ledger_id, asset, balance in conn.execute(stmt):
+            result[by_id[(ledger_id, asset)]] = balance
+    return result
+
+
+def post(conn: Connection, entry: Entry) -> uuid.UUID:
+    """Write ``entry`` and its postings; the database updates balances and lots."""
+    entry_id = entry.id or new_id()
+    conn.execute(
+        journal_entries.insert().values(
+            id=entry_id,
+            type=entry.type.value,
+            posted_at=entry.posted_at,
+            reference=entry.reference,
+            memo=entry.memo,
+            account_id=entry.account_id,
+        )
+    )
+    rows = []
+    for line, posting in enumerate(entry.postings, start=1):
+        ledger_id, account_id = _ledger_key(posting.account)
+        rows.append(
+            {
+                "entry_id": entry_id,
+                "line": line,
+                "ledger_account_id": ledger_id,
+                "asset": posting.amount.asset.code,
+                "amount": posting.amount.minor,
+                "account_id": account_id,
+                "hold_id": posting.hold_id,
+            }
+        )
+    # One multi-row statement: on PostgreSQL a statement-level trigger checks
+    # that every entry in the statement balances per asset.
+    conn.execute(postings.insert().values(rows))
+    return entry_id
+
+
+def load_assets(conn: Connection) -> Mapping[str, Asset]:
+    return {code: Asset(code, scale) for code, scale in conn.execute(select(assets))}

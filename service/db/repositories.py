@@ -1,0 +1,135 @@
+"""Small repositories: reading and writing the rows of one concept each.
+
+Each function takes the caller's connection, so it joins whatever transaction the
+service opened. Money is never written here: only :mod:`service.db.ledger` posts.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from service.domain.accounts import AccountStatus, Tier
+from service.domain.chart import AccountType, Bucket, customer_account_name, ledger_account_id
+from service.domain.ids import new_id
+from service.domain.roles import Role
+from service.db.tables import accounts, api_keys, audit_log, ledger_accounts
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    id: uuid.UUID
+    external_id: str
+    country: str
+    tier: Tier
+    status: AccountStatus
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: uuid.UUID
+    name: str
+    role: Role
+
+
+def _account(row: Any) -> AccountRecord:
+    return AccountRecord(
+        id=row.id,
+        external_id=row.external_id,
+        country=row.country,
+        tier=Tier(row.tier),
+        status=AccountStatus(row.status),
+        created_at=row.created_at,
+    )
+
+
+def find_account(conn: Connection, account_id: uuid.UUID) -> AccountRecord | None:
+    row = conn.execute(select(accounts).where(accounts.c.id == account_id)).first()
+    return None if row is None else _account(row)
+
+
+def find_account_by_external_id(conn: Connection, external_id: str) -> AccountRecord | None:
+    row = conn.execute(select(accounts).where(accounts.c.external_id == external_id)).first()
+    return None if row is None else _account(row)
+
+
+def insert_account(conn: Connection, record: AccountRecord) -> None:
+    """The account row and its three ledger sub-accounts."""
+    conn.execute(
+        insert(accounts).values(
+            id=record.id,
+            external_id=record.external_id,
+            country=record.country,
+            tier=record.tier.value,
+            status=record.status.value,
+            created_at=record.created_at,
+        )
+    )
+    conn.execute(
+        insert(ledger_accounts).values(
+            [
+                {
+                    "id": ledger_account_id(customer_account_name(record.id, bucket)),
+                    "name": customer_account_name(record.id, bucket),
+                    "type": AccountType.LIABILITIES.value,
+                    "account_id": record.id,
+                }
+                for bucket in Bucket
+            ]
+        )
+    )
+
+
+def set_account_status(conn: Connection, account_id: uuid.UUID, status: AccountStatus) -> None:
+    conn.execute(update(accounts).where(accounts.c.id == account_id).values(status=status.value))
+
+
+def insert_api_key(conn: Connection, name: str, role: Role, key_hash: str, now: datetime) -> None:
+    conn.execute(
+        insert(api_keys).values(
+            id=new_id(), name=name, role=role.value, key_hash=key_hash, created_at=now
+        )
+    )
+
+
+def find_api_key(conn: Connection, key_hash: str) -> ApiKeyRecord | None:
+    row = conn.execute(
+        select(api_keys.c.id, api_keys.c.name, api_keys.c.role).where(
+            api_keys.c.key_hash == key_hash
+        )
+    ).first()
+    return None if row is None else ApiKeyRecord(row.id, row.name, Role(row.role))
+
+
+def api_key_name_taken(conn: Connection, name: str) -> bool:
+    return conn.execute(select(api_keys.c.id).where(api_keys.c.name == name)).first() is not None
+
+
+def audit(
+    conn: Connection,
+    *,
+    at: datetime,
+    actor: str,
+    action: str,
+    reason: str = "",
+    account_id: uuid.UUID | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Append to the audit log: every status change, override and manual action."""
+    conn.execute(
+        insert(audit_log).values(
+            id=new_id(),
+            account_id=account_id,
+            at=at,
+            actor=actor,
+            action=action,
+            reason=reason,
+            details=json.dumps(details or {}, sort_keys=True, default=str),
+        )
+    )

@@ -1,0 +1,264 @@
+"""The schema, as SQLAlchemy Core tables.
+
+Alembic migrations create it (``alembic check`` compares them with this module);
+nothing calls ``create_all``. Core rather than the ORM: the hot paths are a few
+set-based statements each, and mapped objects would only add work per row.
+
+Conventions:
+
+* money is ``BIGINT`` minor units; the asset's scale says where the point goes;
+* times are stored in UTC (:class:`UTCDateTime`);
+* keys are UUIDs, and every customer table carries ``account_id`` so the schema
+  can be sharded by account.
+
+``balances`` and ``hold_lots`` are maintained *by the database* from the postings
+(triggers installed by the migrations): the application inserts postings and
+never writes a balance or a lot amount itself.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    Uuid,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on both databases.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so the value is
+    stored as naive UTC text in a fixed-width format that sorts correctly.
+    A naive datetime is refused: it is a bug to guess its zone.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _money(name: str) -> Column[int]:
+    return Column(name, BigInteger, nullable=False)
+
+
+def _created_at() -> Column[datetime]:
+    return Column("created_at", UTCDateTime, nullable=False)
+
+
+assets = Table(
+    "assets",
+    metadata,
+    Column("code", String(16), primary_key=True),
+    Column("scale", SmallInteger, nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("external_id", String(255), nullable=False, unique=True),
+    Column("country", String(2), nullable=False),
+    Column("tier", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    _created_at(),
+)
+
+ledger_accounts = Table(
+    "ledger_accounts",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("type", String(16), nullable=False),
+    Column("account_id", Uuid, ForeignKey("accounts.id"), nullable=True, index=True),
+)
+
+journal_entries = Table(
+    "journal_entries",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("posted_at", UTCDateTime, nullable=False, index=True),
+    Column("reference", String(255), nullable=False),
+    Column("memo", String(500), nullable=False),
+    Column("account_id", Uuid, nullable=True, index=True),
+)
+
+postings = Table(
+    "postings",
+    metadata,
+    Column("entry_id", Uuid, ForeignKey("journal_entries.id"), primary_key=True),
+    Column("line", SmallInteger, primary_key=True),
+    Column("ledger_account_id", Uuid, ForeignKey("ledger_accounts.id"), nullable=False),
+    Column("asset", String(16), ForeignKey("assets.code"), nullable=False),
+    _money("amount"),
+    Column("account_id", Uuid, nullable=True),
+    Column("hold_id", Uuid, nullable=True, index=True),
+    Index("ix_postings_ledger_account_asset", "ledger_account_id", "asset"),
+)
+
+balances = Table(
+    "balances",
+    metadata,
+    Column("ledger_account_id", Uuid, ForeignKey("ledger_accounts.id"), primary_key=True),
+    Column("asset", String(16), ForeignKey("assets.code"), primary_key=True),
+    Column("account_id", Uuid, nullable=True, index=True),
+    _money("balance"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    _created_at(),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("api_key_id", Uuid, ForeignKey("api_keys.id"), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", SmallInteger, nullable=False),
+    Column("response_body", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("account_id", Uuid, nullable=True, index=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("reason", String(1000), nullable=False),
+    Column("details", Text, nullable=False),
+)
+
+hold_policies = Table(
+    "hold_policies",
+    metadata,
+    Column("method", String(32), primary_key=True),
+    Column("business_days", SmallInteger, nullable=False),
+)
+
+account_hold_policies = Table(
+    "account_hold_policies",
+    metadata,
+    Column("account_id", Uuid, ForeignKey("accounts.id"), primary_key=True),
+    Column("method", String(32), primary_key=True),
+    Column("business_days", SmallInteger, nullable=False),
+)
+
+deposits = Table(
+    "deposits",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("account_id", Uuid, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("method", String(32), nullable=False),
+    Column("asset", String(16), ForeignKey("assets.code"), nullable=False),
+    _money("amount"),
+    Column("status", String(16), nullable=False),
+    Column("settled_at", UTCDateTime, nullable=False),
+    Column("external_ref", String(255), nullable=False),
+    Column("entry_id", Uuid, ForeignKey("journal_entries.id"), nullable=False),
+    _created_at(),
+    UniqueConstraint("method", "external_ref", name="uq_deposits_method_external_ref"),
+)
+
+holds = Table(
+    "holds",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("account_id", Uuid, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("deposit_id", Uuid, ForeignKey("deposits.id"), nullable=False, unique=True),
+    Column("method", String(32), nullable=False),
+    Column("asset", String(16), ForeignKey("assets.code"), nullable=False),
+    _money("amount"),
+    Column("business_days", SmallInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("placed_at", UTCDateTime, nullable=False),
+    Column("release_at", UTCDateTime, nullable=False),
+    Column("released_at", UTCDateTime, nullable=True),
+    Column("release_entry_id", Uuid, ForeignKey("journal_entries.id"), nullable=True, unique=True),
+    Index("ix_holds_status_release_at", "status", "release_at"),
+)
+
+hold_lots = Table(
+    "hold_lots",
+    metadata,
+    Column("hold_id", Uuid, ForeignKey("holds.id"), primary_key=True),
+    Column("asset", String(16), ForeignKey("assets.code"), primary_key=True),
+    Column("account_id", Uuid, nullable=False, index=True),
+    _money("amount"),
+    Column("status", String(16), nullable=False),
+)
+
+trades = Table(
+    "trades",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("account_id", Uuid, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("sell_asset", String(16), ForeignKey("assets.code"), nullable=False),
+    _money("sell_amount"),
+    Column("buy_asset", String(16), ForeignKey("assets.code"), nullable=False),
+    _money("buy_amount"),
+    Column("fee_amount", BigInteger, nullable=False),
+    _money("held_sold"),
+    _money("held_bought"),
+    Column("external_ref", String(255), nullable=False),
+    Column("entry_id", Uuid, ForeignKey("journal_entries.id"), nullable=False),
+    _created_at(),
+    UniqueConstraint("account_id", "external_ref", name="uq_trades_account_id_external_ref"),
+)
+
+calendar_overrides = Table(
+    "calendar_overrides",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("business_day", Boolean, nullable=False),
+    Column("name", String(200), nullable=False),
+)

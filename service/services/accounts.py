@@ -1,0 +1,62 @@
+"""Opening and reading customer accounts."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from service.db import repositories
+from service.db.repositories import AccountRecord
+from service.domain.accounts import AccountStatus, Tier, require_allowed_country
+from service.domain.errors import Conflict, NotFound
+from service.domain.ids import new_id
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAccount:
+    external_id: str
+    country: str
+    tier: Tier
+
+
+def open_account(
+    tx: Connection,
+    cmd: OpenAccount,
+    *,
+    client_country: str,
+    blocked: frozenset[str],
+    now: datetime,
+) -> AccountRecord:
+    """Open an account, refusing blocked jurisdictions (both the client's and the
+    account's registered country) and duplicate external ids."""
+    require_allowed_country(client_country, blocked)
+    require_allowed_country(cmd.country, blocked)
+    if repositories.find_account_by_external_id(tx, cmd.external_id) is not None:
+        raise Conflict(f"an account with external_id {cmd.external_id!r} exists",
+                       code="account_exists")
+    record = AccountRecord(
+        id=new_id(),
+        external_id=cmd.external_id,
+        country=cmd.country.upper(),
+        tier=cmd.tier,
+        status=AccountStatus.ACTIVE,
+        created_at=now,
+    )
+    try:
+        with tx.begin_nested():
+            repositories.insert_account(tx, record)
+    except IntegrityError as exc:  # a concurrent request won the race for the external_id
+        raise Conflict(f"an account with external_id {cmd.external_id!r} exists",
+                       code="account_exists") from exc
+    return record
+
+
+def get_account(conn: Connection, account_id: uuid.UUID) -> AccountRecord:
+    record = repositories.find_account(conn, account_id)
+    if record is None:
+        raise NotFound(f"no account {account_id}", code="account_not_found")
+    return record

@@ -1,0 +1,83 @@
+"""``ledger verify``: rebuild every derived figure from the journal and compare.
+
+Checks, each a set-based query (fine for millions of postings):
+
+1. every journal entry has two or more postings, summing to zero per asset;
+2. every balance row equals the sum of its postings (and no postings lack a row);
+3. every hold lot equals the sum of the ``Held`` postings tagged with its hold;
+4. every customer's ``Held`` balance per asset equals the sum of its lots;
+5. per asset, all balances together sum to zero (the trial balance balances);
+6. released and reversed lots are empty, and a released hold has its release entry.
+
+Returns a list of human-readable problems; empty means the books are sound.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, text
+
+from service.domain.chart import Bucket
+
+_LIMIT = 20
+
+_CHECKS: list[tuple[str, str]] = [
+    (
+        "entry {0} does not balance in {1}: postings sum to {2}",
+        "SELECT entry_id, asset, sum(amount) FROM postings "
+        "GROUP BY entry_id, asset HAVING sum(amount) <> 0",
+    ),
+    (
+        "entry {0} has {1} posting(s); an entry needs two or more",
+        "SELECT e.id, count(p.line) FROM journal_entries e "
+        "LEFT JOIN postings p ON p.entry_id = e.id GROUP BY e.id HAVING count(p.line) < 2",
+    ),
+    (
+        "balance of ledger account {0} in {1} is {2} but its postings sum to {3}",
+        "SELECT coalesce(b.ledger_account_id, s.ledger_account_id), coalesce(b.asset, s.asset), "
+        "coalesce(b.balance, 0), coalesce(s.total, 0) FROM balances b FULL OUTER JOIN "
+        "(SELECT ledger_account_id, asset, sum(amount) AS total FROM postings "
+        "GROUP BY ledger_account_id, asset) s "
+        "ON s.ledger_account_id = b.ledger_account_id AND s.asset = b.asset "
+        "WHERE coalesce(b.balance, 0) <> coalesce(s.total, 0)",
+    ),
+    (
+        "lot of hold {0} in {1} is {2} but its Held postings sum to {3}",
+        "SELECT coalesce(l.hold_id, s.hold_id), coalesce(l.asset, s.asset), "
+        "coalesce(l.amount, 0), coalesce(s.total, 0) FROM hold_lots l FULL OUTER JOIN "
+        "(SELECT hold_id, asset, sum(amount) AS total FROM postings WHERE hold_id IS NOT NULL "
+        "GROUP BY hold_id, asset) s ON s.hold_id = l.hold_id AND s.asset = l.asset "
+        "WHERE coalesce(l.amount, 0) <> coalesce(s.total, 0)",
+    ),
+    (
+        "Held balance of account {0} in {1} is {2} but its hold lots sum to {3}",
+        "SELECT coalesce(h.account_id, l.account_id), coalesce(h.asset, l.asset), "
+        "coalesce(h.balance, 0), coalesce(l.total, 0) FROM "
+        "(SELECT b.account_id, b.asset, b.balance FROM balances b "
+        " JOIN ledger_accounts a ON a.id = b.ledger_account_id "
+        " WHERE a.account_id IS NOT NULL AND a.name LIKE :held) h FULL OUTER JOIN "
+        "(SELECT account_id, asset, sum(amount) AS total FROM hold_lots "
+        " GROUP BY account_id, asset) l ON l.account_id = h.account_id AND l.asset = h.asset "
+        "WHERE coalesce(h.balance, 0) <> coalesce(l.total, 0)",
+    ),
+    (
+        "balances in {0} sum to {1}; the books must sum to zero per asset",
+        "SELECT asset, sum(balance) FROM balances GROUP BY asset HAVING sum(balance) <> 0",
+    ),
+    (
+        "lot of hold {0} in {1} is {2} with status {3}; released and reversed lots are empty",
+        "SELECT hold_id, asset, amount, status FROM hold_lots "
+        "WHERE status IN ('released', 'reversed') AND amount <> 0",
+    ),
+    (
+        "hold {0} is released but has no release entry",
+        "SELECT id FROM holds WHERE status = 'released' AND release_entry_id IS NULL",
+    ),
+]
+
+
+def verify(conn: Connection) -> list[str]:
+    problems: list[str] = []
+    for message, sql in _CHECKS:
+        rows = conn.execute(text(sql + f" LIMIT {_LIMIT}"), {"held": f"%:{Bucket.HELD.value}"})
+        problems.extend(message.format(*row) for row in rows)
+    return problems

@@ -71,7 +71,7 @@ BEGIN
          GROUP BY ledger_account_id, asset, account_id ORDER BY ledger_account_id, asset
     ON CONFLICT (ledger_account_id, asset) DO UPDATE SET balance = b.balance + EXCLUDED.balance;
     INSERT INTO hold_lots AS l (hold_id, asset, account_id, amount, status)
-        SELECT hold_id, asset, account_id, sum(amount), 'active' FROM new_postings
+        SELECT hold_id, asset, account_id, -sum(amount), 'active' FROM new_postings
          WHERE hold_id IS NOT NULL
          GROUP BY hold_id, asset, account_id ORDER BY hold_id, asset
     ON CONFLICT (hold_id, asset) DO UPDATE SET amount = l.amount + EXCLUDED.amount;
@@ -141,7 +141,7 @@ CREATE TRIGGER postings_apply AFTER INSERT ON postings BEGIN
         VALUES (NEW.ledger_account_id, NEW.asset, NEW.account_id, NEW.amount)
         ON CONFLICT (ledger_account_id, asset) DO UPDATE SET balance = balance + excluded.balance;
     INSERT INTO hold_lots (hold_id, asset, account_id, amount, status)
-        SELECT NEW.hold_id, NEW.asset, NEW.account_id, NEW.amount, 'active'
+        SELECT NEW.hold_id, NEW.asset, NEW.account_id, -NEW.amount, 'active'
          WHERE NEW.hold_id IS NOT NULL
         ON CONFLICT (hold_id, asset) DO UPDATE SET amount = amount + excluded.amount;
 END""",

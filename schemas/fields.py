@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from marshmallow import ValidationError, fields
 
 from service.domain.money import Amount, AmountError, parse_decimal
+from service.domain.timestamps import format_utc, parse_aware
 
 
 class Money(fields.Field):
@@ -61,22 +62,17 @@ class UTCDateTime(fields.DateTime):
         if not isinstance(value, str):
             raise ValidationError("must be an ISO 8601 date-time string with an offset")
         try:
-            parsed = datetime.fromisoformat(value)
+            return parse_aware(value)
         except ValueError as exc:
-            raise ValidationError("must be an ISO 8601 date-time with an offset") from exc
-        if parsed.tzinfo is None:
-            raise ValidationError("must carry a time zone offset, e.g. 2026-11-20T15:00:00Z")
-        return parsed.astimezone(UTC)
+            raise ValidationError(
+                "must be an ISO 8601 date-time with a time zone offset, e.g. 2026-11-20T15:00:00Z"
+            ) from exc
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         if value is None:
             return None
         assert isinstance(value, datetime)
         return format_utc(value)
-
-
-def format_utc(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class Country(fields.String):
@@ -103,3 +99,18 @@ class AssetCode(fields.String):
         if not 1 <= len(text) <= 16 or not text.isascii() or not text.isalnum():
             raise ValidationError("must be an asset code such as USD or BTC")
         return text.upper()
+
+
+def plain(value: Any) -> Any:
+    """Render nested service values (amounts, times, ids) as JSON-ready values."""
+    if isinstance(value, Amount):
+        return str(value)
+    if isinstance(value, datetime):
+        return format_utc(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    return str(value)

@@ -59,6 +59,19 @@ def keys_create(role: str, name: str | None) -> None:
     click.echo(key)
 
 
+@keys_group.command("bootstrap")
+def keys_bootstrap() -> None:
+    """Create the first admin key and print it, unless an admin key exists already."""
+    database = _db()
+    if keys.admin_key_exists(database):
+        click.echo("an admin API key exists; create more with: ledger keys create --role ROLE",
+                   err=True)
+        return
+    key = keys.create_key(database, Role.ADMIN, "bootstrap-admin", datetime.now(UTC))
+    click.echo("Admin API key (shown once, keep it safe):", err=True)
+    click.echo(key)
+
+
 @main.command("verify")
 def verify_command() -> None:
     """Recompute balances from postings and check every invariant (exit 1 on a mismatch)."""

@@ -43,10 +43,14 @@ def _pg_url() -> str:
 
 
 def _ensure_pg_database(url: str) -> None:
+    """Create the test database; the default local one is recreated every run so a
+    changed migration never meets an old schema (a CI database is fresh anyway)."""
     parsed = make_url(url)
     admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
+            if "LEDGER_TEST_POSTGRES_URL" not in os.environ:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
             exists = conn.execute(
                 text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database}
             ).first()

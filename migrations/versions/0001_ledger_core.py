@@ -138,13 +138,12 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('type', sa.String(length=16), nullable=False),
     sa.Column('account_id', sa.Uuid(), nullable=True),
+    sa.Column('bucket', sa.String(length=16), nullable=True),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_ledger_accounts_account_id_accounts')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_accounts')),
-    sa.UniqueConstraint('name', name=op.f('uq_ledger_accounts_name'))
+    sa.UniqueConstraint('name', name=op.f('uq_ledger_accounts_name')),
+    sa.UniqueConstraint('account_id', 'bucket', name='uq_ledger_accounts_account_id_bucket')
     )
-    with op.batch_alter_table('ledger_accounts', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_ledger_accounts_account_id'), ['account_id'], unique=False)
-
     op.create_table('trades',
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('account_id', sa.Uuid(), nullable=False),
@@ -263,9 +262,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_trades_account_id'))
 
     op.drop_table('trades')
-    with op.batch_alter_table('ledger_accounts', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_ledger_accounts_account_id'))
-
     op.drop_table('ledger_accounts')
     with op.batch_alter_table('idempotency_keys', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_idempotency_keys_created_at'))

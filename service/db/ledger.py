@@ -4,14 +4,19 @@ A money movement goes through three steps, all in the caller's transaction:
 
 1. :func:`lock_balances` — create any missing balance row and lock every row
    the movement touches, in one statement, in a fixed order (ledger account id,
-   then asset). Because every movement locks in the same order, two movements
-   can wait for each other but never deadlock; because the lock is taken before
-   the balance is read, two movements can never both spend the same funds.
+   then asset). Because the lock is taken before the balance is read, two
+   movements can never both spend the same funds. A movement that only credits
+   may skip this step: the trigger then locks its rows, in the same order.
 2. The service checks funds on the locked figures and builds an
    :class:`~service.domain.posting.Entry` (the domain checks it balances).
 3. :func:`post` inserts the entry and all its postings in one statement each.
    The database then updates ``balances`` and ``hold_lots`` from the postings
    (triggers), so a balance can only ever change by a posting.
+
+Lock order, everywhere: hold rows first (by id), then balance rows (by ledger
+account id and asset), each group taken in a single statement. Lots change only
+under their hold's lock. With one global order, movements wait for each other
+but never deadlock.
 """
 
 from __future__ import annotations
@@ -21,22 +26,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-from sqlalchemy import Connection, Insert, Table, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, select, tuple_
 
 from service.domain.chart import Bucket, customer_account_name, ledger_account_id
 from service.domain.ids import new_id
 from service.domain.money import Asset
 from service.domain.posting import Entry
+from service.db.dialect import upsert
 from service.db.tables import assets, balances, journal_entries, postings
 
 _CUSTOMER_PREFIX = "Liabilities:Customers:"
-
-
-def upsert(conn: Connection, table: Table) -> Insert:
-    """The dialect's INSERT, which knows ``ON CONFLICT``."""
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return module.insert(table)
 
 
 @lru_cache(maxsize=65536)
@@ -105,6 +104,14 @@ def read_balances(conn: Connection, keys: Iterable[BalanceKey]) -> dict[BalanceK
 
 def post(conn: Connection, entry: Entry) -> uuid.UUID:
     """Write ``entry`` and its postings; the database updates balances and lots."""
+    entry_id = insert_entry(conn, entry)
+    insert_postings(conn, entry_id, entry)
+    return entry_id
+
+
+def insert_entry(conn: Connection, entry: Entry) -> uuid.UUID:
+    """The entry row alone, for callers whose own rows must exist before the
+    postings (a hold must exist before postings name it)."""
     entry_id = entry.id or new_id()
     conn.execute(
         journal_entries.insert().values(
@@ -116,6 +123,10 @@ def post(conn: Connection, entry: Entry) -> uuid.UUID:
             account_id=entry.account_id,
         )
     )
+    return entry_id
+
+
+def insert_postings(conn: Connection, entry_id: uuid.UUID, entry: Entry) -> None:
     rows = []
     for line, posting in enumerate(entry.postings, start=1):
         ledger_id, account_id = _ledger_key(posting.account)
@@ -133,7 +144,6 @@ def post(conn: Connection, entry: Entry) -> uuid.UUID:
     # One multi-row statement: on PostgreSQL a statement-level trigger checks
     # that every entry in the statement balances per asset.
     conn.execute(postings.insert().values(rows))
-    return entry_id
 
 
 def load_assets(conn: Connection) -> Mapping[str, Asset]:

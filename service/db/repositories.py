@@ -79,6 +79,7 @@ def insert_account(conn: Connection, record: AccountRecord) -> None:
                     "name": customer_account_name(record.id, bucket),
                     "type": AccountType.LIABILITIES.value,
                     "account_id": record.id,
+                    "bucket": bucket.value,
                 }
                 for bucket in Bucket
             ]
@@ -109,6 +110,10 @@ def find_api_key(conn: Connection, key_hash: str) -> ApiKeyRecord | None:
 
 def api_key_name_taken(conn: Connection, name: str) -> bool:
     return conn.execute(select(api_keys.c.id).where(api_keys.c.name == name)).first() is not None
+
+
+def role_has_key(conn: Connection, role: Role) -> bool:
+    return conn.execute(select(api_keys.c.id).where(api_keys.c.role == role.value)).first() is not None
 
 
 def audit(

@@ -109,7 +109,10 @@ ledger_accounts = Table(
     Column("id", Uuid, primary_key=True),
     Column("name", String(200), nullable=False, unique=True),
     Column("type", String(16), nullable=False),
-    Column("account_id", Uuid, ForeignKey("accounts.id"), nullable=True, index=True),
+    Column("account_id", Uuid, ForeignKey("accounts.id"), nullable=True),
+    #: Available / Held / Withdrawing for a customer sub-account, else NULL.
+    Column("bucket", String(16), nullable=True),
+    UniqueConstraint("account_id", "bucket", name="uq_ledger_accounts_account_id_bucket"),
 )
 
 journal_entries = Table(

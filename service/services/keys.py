@@ -40,6 +40,11 @@ def create_key(db: Database, role: Role, name: str | None, now: datetime) -> str
     return key
 
 
+def admin_key_exists(db: Database) -> bool:
+    with db.read() as conn:
+        return repositories.role_has_key(conn, Role.ADMIN)
+
+
 class KeyCache:
     """Authenticates bearer tokens, remembering hits for :data:`CACHE_SECONDS`."""
 

@@ -4,10 +4,11 @@ Checks, each a set-based query (fine for millions of postings):
 
 1. every journal entry has two or more postings, summing to zero per asset;
 2. every balance row equals the sum of its postings (and no postings lack a row);
-3. every hold lot equals the sum of the ``Held`` postings tagged with its hold;
-4. every customer's ``Held`` balance per asset equals the sum of its lots;
+3. every hold lot equals the sum of the ``Held`` postings tagged with its hold
+   (negated: postings to a liability are credit-negative, lots are positive);
+4. every customer's ``Held`` balance per asset equals minus the sum of its lots;
 5. per asset, all balances together sum to zero (the trial balance balances);
-6. released and reversed lots are empty, and a released hold has its release entry.
+6. released and reversed lots, and every lot of a released or reversed hold, are empty.
 
 Returns a list of human-readable problems; empty means the books are sound.
 """
@@ -44,18 +45,18 @@ _CHECKS: list[tuple[str, str]] = [
         "lot of hold {0} in {1} is {2} but its Held postings sum to {3}",
         "SELECT coalesce(l.hold_id, s.hold_id), coalesce(l.asset, s.asset), "
         "coalesce(l.amount, 0), coalesce(s.total, 0) FROM hold_lots l FULL OUTER JOIN "
-        "(SELECT hold_id, asset, sum(amount) AS total FROM postings WHERE hold_id IS NOT NULL "
+        "(SELECT hold_id, asset, -sum(amount) AS total FROM postings WHERE hold_id IS NOT NULL "
         "GROUP BY hold_id, asset) s ON s.hold_id = l.hold_id AND s.asset = l.asset "
         "WHERE coalesce(l.amount, 0) <> coalesce(s.total, 0)",
     ),
     (
-        "Held balance of account {0} in {1} is {2} but its hold lots sum to {3}",
+        "Held balance of account {0} in {1} is {2} but minus its hold lots is {3}",
         "SELECT coalesce(h.account_id, l.account_id), coalesce(h.asset, l.asset), "
         "coalesce(h.balance, 0), coalesce(l.total, 0) FROM "
         "(SELECT b.account_id, b.asset, b.balance FROM balances b "
         " JOIN ledger_accounts a ON a.id = b.ledger_account_id "
-        " WHERE a.account_id IS NOT NULL AND a.name LIKE :held) h FULL OUTER JOIN "
-        "(SELECT account_id, asset, sum(amount) AS total FROM hold_lots "
+        " WHERE a.bucket = :held) h FULL OUTER JOIN "
+        "(SELECT account_id, asset, -sum(amount) AS total FROM hold_lots "
         " GROUP BY account_id, asset) l ON l.account_id = h.account_id AND l.asset = h.asset "
         "WHERE coalesce(h.balance, 0) <> coalesce(l.total, 0)",
     ),
@@ -69,8 +70,9 @@ _CHECKS: list[tuple[str, str]] = [
         "WHERE status IN ('released', 'reversed') AND amount <> 0",
     ),
     (
-        "hold {0} is released but has no release entry",
-        "SELECT id FROM holds WHERE status = 'released' AND release_entry_id IS NULL",
+        "hold {0} is {1} but still has {2} of {3} on hold",
+        "SELECT h.id, h.status, l.amount, l.asset FROM holds h JOIN hold_lots l ON l.hold_id = h.id "
+        "WHERE h.status IN ('released', 'reversed') AND l.amount <> 0",
     ),
 ]
 
@@ -78,6 +80,6 @@ _CHECKS: list[tuple[str, str]] = [
 def verify(conn: Connection) -> list[str]:
     problems: list[str] = []
     for message, sql in _CHECKS:
-        rows = conn.execute(text(sql + f" LIMIT {_LIMIT}"), {"held": f"%:{Bucket.HELD.value}"})
+        rows = conn.execute(text(sql + f" LIMIT {_LIMIT}"), {"held": Bucket.HELD.value})
         problems.extend(message.format(*row) for row in rows)
     return problems

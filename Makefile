@@ -1,0 +1,45 @@
+# Everything runs from the project's own virtualenv, created on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run test lint migrate bench clean install
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: set up, migrate the SQLite file under ./var/, print an admin key once, serve
+run: $(STAMP)
+	$(BIN)/ledger db upgrade
+	$(BIN)/ledger keys bootstrap
+	$(BIN)/ledger serve --host $(HOST) --port $(PORT)
+
+## test: set up and run the whole suite (SQLite always; PostgreSQL when reachable)
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## lint: ruff and mypy
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+## migrate: apply migrations to LEDGER_DATABASE_URL (default: the SQLite file)
+migrate: $(STAMP)
+	$(BIN)/ledger db upgrade
+
+## bench: the benchmarks under bench/ (never part of `make test`)
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

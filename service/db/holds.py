@@ -1,0 +1,298 @@
+"""Holds, their lots, hold policies and calendar overrides in the database.
+
+The release (:func:`release_batch`) is set-based: one batch of due holds is
+claimed and released with a fixed handful of statements whatever its size, and
+memory does not grow with the number of holds. The release entry of a hold
+has the hold's own id as its journal entry id, so the journal's primary key
+itself guarantees that no hold is ever released twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, func, insert, literal, select, union_all, update
+
+from service.db.dialect import id_in, skip_locked, upsert
+from service.db.tables import (
+    account_hold_policies,
+    calendar_overrides,
+    hold_lots,
+    hold_policies,
+    holds,
+    journal_entries,
+    ledger_accounts,
+    postings,
+)
+from service.domain.chart import Bucket
+from service.domain.holds import HoldStatus, Lot
+from service.domain.posting import EntryType
+
+
+@dataclass(frozen=True, slots=True)
+class HoldRow:
+    id: uuid.UUID
+    account_id: uuid.UUID
+    deposit_id: uuid.UUID
+    method: str
+    asset: str
+    amount: int
+    business_days: int
+    status: str
+    placed_at: datetime
+    release_at: datetime
+    released_at: datetime | None
+    lots: tuple[tuple[str, int, str], ...] = ()
+
+
+@dataclass
+class ReleaseResult:
+    released: int = 0
+    totals: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def add(self, other: ReleaseResult) -> None:
+        self.released += other.released
+        for asset, amount in other.totals.items():
+            self.totals[asset] += amount
+
+
+# -- policies -----------------------------------------------------------------
+
+
+def policy_days(conn: Connection, account_id: uuid.UUID, method: str) -> int:
+    """The account's override for ``method``, else the platform policy (0 if none)."""
+    override = select(account_hold_policies.c.business_days.label("d"), literal(0).label("p")).where(
+        account_hold_policies.c.account_id == account_id, account_hold_policies.c.method == method
+    )
+    platform = select(hold_policies.c.business_days.label("d"), literal(1).label("p")).where(
+        hold_policies.c.method == method
+    )
+    both = union_all(override, platform).subquery()
+    row = conn.execute(select(both.c.d).order_by(both.c.p).limit(1)).first()
+    return 0 if row is None else int(row[0])
+
+
+def all_policies(conn: Connection) -> dict[str, int]:
+    return {m: d for m, d in conn.execute(select(hold_policies).order_by(hold_policies.c.method))}
+
+
+def set_policy(conn: Connection, method: str, days: int) -> None:
+    stmt = upsert(conn, hold_policies).values(method=method, business_days=days)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["method"], set_={"business_days": days}))
+
+
+def set_account_policy(conn: Connection, account_id: uuid.UUID, method: str, days: int | None) -> None:
+    table = account_hold_policies
+    conn.execute(table.delete().where(table.c.account_id == account_id, table.c.method == method))
+    if days is not None:
+        conn.execute(insert(table).values(account_id=account_id, method=method, business_days=days))
+
+
+# -- calendar overrides -------------------------------------------------------
+
+
+def overrides(conn: Connection) -> tuple[dict[date, str], dict[date, str]]:
+    """(closures, openings) by date."""
+    closures: dict[date, str] = {}
+    openings: dict[date, str] = {}
+    for day, business_day, name in conn.execute(select(calendar_overrides)):
+        (openings if business_day else closures)[day] = name
+    return closures, openings
+
+
+# -- holds and lots -------------------------------------------------------------
+
+
+def insert_hold(conn: Connection, hold: HoldRow) -> None:
+    conn.execute(
+        insert(holds).values(
+            id=hold.id,
+            account_id=hold.account_id,
+            deposit_id=hold.deposit_id,
+            method=hold.method,
+            asset=hold.asset,
+            amount=hold.amount,
+            business_days=hold.business_days,
+            status=hold.status,
+            placed_at=hold.placed_at,
+            release_at=hold.release_at,
+        )
+    )
+
+
+def lock_spendable_lots(conn: Connection, account_id: uuid.UUID, asset: str) -> list[tuple[uuid.UUID, int, datetime]]:
+    """Lock the active holds that have a lot in ``asset`` and return those lots
+    (hold id, amount in minor units, release time), earliest release first.
+
+    Holds are locked before any balance (the global lock order), and a lot only
+    changes under its hold's lock, so the amounts returned stay true until commit.
+    """
+    candidates = (
+        select(holds.c.id)
+        .join(hold_lots, hold_lots.c.hold_id == holds.c.id)
+        .where(
+            holds.c.account_id == account_id,
+            holds.c.status == HoldStatus.ACTIVE.value,
+            hold_lots.c.asset == asset,
+            hold_lots.c.amount > 0,
+        )
+    )
+    ids = [row[0] for row in conn.execute(candidates)]
+    if not ids:
+        return []
+    locked = (
+        select(holds.c.id).where(id_in(conn, holds.c.id, ids), holds.c.status == HoldStatus.ACTIVE.value)
+        .order_by(holds.c.id)
+        .with_for_update()
+    )
+    locked_ids = [row[0] for row in conn.execute(locked)]
+    if not locked_ids:
+        return []
+    lots = (
+        select(hold_lots.c.hold_id, hold_lots.c.amount, holds.c.release_at)
+        .join(holds, holds.c.id == hold_lots.c.hold_id)
+        .where(id_in(conn, hold_lots.c.hold_id, locked_ids), hold_lots.c.asset == asset, hold_lots.c.amount > 0)
+        .order_by(holds.c.release_at, holds.c.id)
+    )
+    return [(h, a, r) for h, a, r in conn.execute(lots)]
+
+
+def to_lots(rows: Sequence[tuple[uuid.UUID, int, datetime]], scale: int) -> list[Lot]:
+    return [Lot(h, Decimal(a).scaleb(-scale), r) for h, a, r in rows]
+
+
+# -- release ----------------------------------------------------------------------
+
+
+def _due(conn: Connection, as_of: datetime, account_id: uuid.UUID | None, limit: int) -> Any:
+    query = select(holds.c.id).where(
+        holds.c.status == HoldStatus.ACTIVE.value, holds.c.release_at <= as_of
+    )
+    if account_id is not None:
+        query = query.where(holds.c.account_id == account_id)
+    return query.order_by(holds.c.release_at, holds.c.id).limit(limit)
+
+
+def count_due(conn: Connection, as_of: datetime, account_id: uuid.UUID | None = None) -> ReleaseResult:
+    """What a release as of ``as_of`` would do (for ``--dry-run``)."""
+    conditions = [holds.c.status == HoldStatus.ACTIVE.value, holds.c.release_at <= as_of]
+    if account_id is not None:
+        conditions.append(holds.c.account_id == account_id)
+    result = ReleaseResult()
+    result.released = conn.execute(select(func.count()).where(*conditions)).scalar_one()
+    totals = (
+        select(hold_lots.c.asset, func.sum(hold_lots.c.amount))
+        .join(holds, holds.c.id == hold_lots.c.hold_id)
+        .where(*conditions)
+        .group_by(hold_lots.c.asset)
+    )
+    for asset, total in conn.execute(totals):
+        if total:
+            result.totals[asset] = int(total)
+    return result
+
+
+def release_batch(
+    conn: Connection,
+    *,
+    as_of: datetime,
+    now: datetime,
+    limit: int,
+    account_id: uuid.UUID | None = None,
+) -> ReleaseResult:
+    """Release up to ``limit`` holds due at ``as_of`` in the caller's transaction.
+
+    1. claim due active holds, skipping any another runner has locked;
+    2. one journal entry per hold (id = hold id), one pair of postings per
+       non-empty lot: debit ``Held`` (tagged with the hold), credit ``Available``;
+    3. mark the holds and their lots ``released``.
+    """
+    claimed = [row[0] for row in conn.execute(
+        _due(conn, as_of, account_id, limit).with_for_update(**skip_locked(conn))
+    )]
+    result = ReleaseResult()
+    if not claimed:
+        return result
+
+    totals = (
+        select(hold_lots.c.asset, func.sum(hold_lots.c.amount))
+        .where(id_in(conn, hold_lots.c.hold_id, claimed))
+        .group_by(hold_lots.c.asset)
+    )
+    for asset, total in conn.execute(totals):
+        if total:
+            result.totals[asset] = int(total)
+    lots = (
+        select(hold_lots.c.hold_id, hold_lots.c.asset, hold_lots.c.amount, hold_lots.c.account_id)
+        .where(id_in(conn, hold_lots.c.hold_id, claimed), hold_lots.c.amount != 0)
+        .subquery("lots")
+    )
+    with_entry = select(lots.c.hold_id).distinct().subquery("with_entry")
+    conn.execute(
+        insert(journal_entries).from_select(
+            ["id", "type", "posted_at", "reference", "memo", "account_id"],
+            select(
+                holds.c.id,
+                literal(EntryType.HOLD_RELEASE.value),
+                literal(now, journal_entries.c.posted_at.type),
+                literal("hold release"),
+                literal("Temporary Hold released"),
+                holds.c.account_id,
+            ).where(holds.c.id.in_(select(with_entry.c.hold_id))),
+        )
+    )
+    numbered = select(
+        lots.c.hold_id,
+        lots.c.asset,
+        lots.c.amount,
+        lots.c.account_id,
+        func.row_number().over(partition_by=lots.c.hold_id, order_by=lots.c.asset).label("n"),
+    ).subquery("numbered")
+    bucket_account = ledger_accounts.alias("bucket_account")
+
+    def leg(bucket: Bucket, line_offset: int, sign: int, tag: bool) -> Any:
+        return select(
+            numbered.c.hold_id,
+            numbered.c.n * 2 - line_offset,
+            bucket_account.c.id,
+            numbered.c.asset,
+            numbered.c.amount * sign,
+            numbered.c.account_id,
+            numbered.c.hold_id if tag else literal(None, holds.c.id.type),
+        ).join(
+            bucket_account,
+            and_(
+                bucket_account.c.account_id == numbered.c.account_id,
+                bucket_account.c.bucket == bucket.value,
+            ),
+        )
+
+    conn.execute(
+        insert(postings).from_select(
+            ["entry_id", "line", "ledger_account_id", "asset", "amount", "account_id", "hold_id"],
+            union_all(leg(Bucket.HELD, 1, 1, True), leg(Bucket.AVAILABLE, 0, -1, False)),
+        )
+    )
+    has_entry = select(journal_entries.c.id).where(journal_entries.c.id == holds.c.id).exists()
+    conn.execute(
+        update(holds)
+        .where(id_in(conn, holds.c.id, claimed))
+        .values(
+            status=HoldStatus.RELEASED.value,
+            released_at=now,
+            release_entry_id=case((has_entry, holds.c.id), else_=None),
+        )
+    )
+    conn.execute(
+        update(hold_lots)
+        .where(id_in(conn, hold_lots.c.hold_id, claimed))
+        .values(status=HoldStatus.RELEASED.value)
+    )
+    result.released = len(claimed)
+    return result

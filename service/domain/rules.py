@@ -1,0 +1,89 @@
+"""Posting rules: which journal entry each business event makes.
+
+Signs: debit positive, credit negative. A customer's money is a liability of
+the platform, so crediting a customer bucket (a negative posting) *raises*
+what the customer owns; the balances shown to customers are the negation.
+
+* deposit: debit the method's clearing account, credit the customer's
+  ``Held`` (tagged with the hold) or ``Available``;
+* trade: debit the customer in the sold asset (lots first, then Available),
+  credit ``Equity:Trading`` in it; debit ``Equity:Trading`` in the bought
+  asset, credit the customer (held part to ``Held`` under the paying holds,
+  the rest to ``Available``) and ``Income:Fees`` for the fee. Each asset
+  balances against ``Equity:Trading``, so no price is ever needed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from service.domain.chart import Bucket, Platform, customer_account_name
+from service.domain.holds import CLEARING_ACCOUNT, Method
+from service.domain.money import Amount, Asset
+from service.domain.posting import Entry, EntryType, Posting, merge_postings
+
+
+def deposit_entry(
+    *,
+    account_id: uuid.UUID,
+    method: Method,
+    amount: Amount,
+    hold_id: uuid.UUID | None,
+    reference: str,
+    posted_at: datetime,
+    entry_id: uuid.UUID,
+) -> Entry:
+    bucket = Bucket.HELD if hold_id is not None else Bucket.AVAILABLE
+    return Entry(
+        type=EntryType.DEPOSIT,
+        posted_at=posted_at,
+        reference=reference,
+        memo=f"{method.value} deposit",
+        account_id=account_id,
+        id=entry_id,
+        postings=(
+            Posting(CLEARING_ACCOUNT[method].value, amount),
+            Posting(customer_account_name(account_id, bucket), -amount, hold_id),
+        ),
+    )
+
+
+def trade_entry(
+    *,
+    account_id: uuid.UUID,
+    sold: Amount,
+    sold_from_lots: tuple[tuple[uuid.UUID, Decimal], ...],
+    sold_from_available: Decimal,
+    bought: Amount,
+    fee: Amount,
+    bought_into_lots: tuple[tuple[uuid.UUID, Decimal], ...],
+    bought_into_available: Decimal,
+    reference: str,
+    posted_at: datetime,
+    entry_id: uuid.UUID,
+) -> Entry:
+    held = customer_account_name(account_id, Bucket.HELD)
+    available = customer_account_name(account_id, Bucket.AVAILABLE)
+    sell_asset, buy_asset = sold.asset, bought.asset
+
+    def amt(value: Decimal, asset: Asset) -> Amount:
+        return Amount(value, asset)
+
+    postings = [Posting(held, amt(v, sell_asset), h) for h, v in sold_from_lots]
+    postings.append(Posting(available, amt(sold_from_available, sell_asset)))
+    postings.append(Posting(Platform.TRADING.value, -sold))
+    postings.append(Posting(Platform.TRADING.value, bought))
+    postings.extend(Posting(held, amt(-v, buy_asset), h) for h, v in bought_into_lots)
+    postings.append(Posting(available, amt(-bought_into_available, buy_asset)))
+    postings.append(Posting(Platform.FEES.value, -fee))
+    return Entry(
+        type=EntryType.TRADE,
+        posted_at=posted_at,
+        reference=reference,
+        memo=f"sell {sold} {sell_asset.code} buy {bought} {buy_asset.code}",
+        account_id=account_id,
+        id=entry_id,
+        postings=merge_postings(postings),
+    )

@@ -1,0 +1,256 @@
+"""What a customer sees: balances split for trading and withdrawing, and history.
+
+Per asset, from the three buckets (shown positive: the ledger stores
+customer money as credit-negative liabilities):
+
+* ``total = available + held + withdrawing``;
+* ``available_to_trade = available + held`` (never shown below zero);
+* ``available_to_withdraw = available`` (never below zero) — held value is
+  never withdrawable;
+* ``temporary_holds = held``; ``pending_withdrawals = withdrawing``;
+* ``next_release_at`` = the earliest release of the asset's active lots.
+
+Reads are O(1) in the account's history: they touch the balance rows and the
+active lots, never the postings.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime
+
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from service.db.database import Database
+from service.db.dialect import id_in
+from service.db.tables import (
+    balances,
+    deposits,
+    hold_lots,
+    holds,
+    journal_entries,
+    ledger_accounts,
+    postings,
+    trades,
+)
+from service.domain.chart import Bucket
+from service.domain.holds import HoldStatus
+from service.domain.money import Amount
+from service.domain.posting import EntryType
+from service.services import pagination, reference
+from service.services.accounts import get_account
+from service.services.holds import get_holds, has_due, release_account
+from service.services.views import BalancesView, BalanceView, Page, TransactionView
+
+
+def _read_balances(conn: Connection, account_id: uuid.UUID, now: datetime) -> BalancesView:
+    buckets: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(Bucket, 0))
+    query = (
+        select(ledger_accounts.c.bucket, balances.c.asset, balances.c.balance)
+        .join(ledger_accounts, ledger_accounts.c.id == balances.c.ledger_account_id)
+        .where(balances.c.account_id == account_id)
+    )
+    for bucket, asset, balance in conn.execute(query):
+        buckets[asset][Bucket(bucket)] = -balance
+    next_release = dict(
+        conn.execute(
+            select(hold_lots.c.asset, func.min(holds.c.release_at))
+            .join(holds, holds.c.id == hold_lots.c.hold_id)
+            .where(
+                hold_lots.c.account_id == account_id,
+                hold_lots.c.status == HoldStatus.ACTIVE.value,
+                hold_lots.c.amount > 0,
+            )
+            .group_by(hold_lots.c.asset)
+        ).all()
+    )
+    rows = []
+    for code in sorted(buckets):
+        asset = reference.asset(conn, code)
+        b = buckets[code]
+        available, held, withdrawing = b[Bucket.AVAILABLE], b[Bucket.HELD], b[Bucket.WITHDRAWING]
+
+        def amt(minor: int, asset: Any = asset) -> Amount:
+            return Amount.from_minor(minor, asset)
+
+        rows.append(
+            BalanceView(
+                asset=code,
+                total=amt(available + held + withdrawing),
+                available_to_trade=amt(max(available + held, 0)),
+                available_to_withdraw=amt(max(available, 0)),
+                temporary_holds=amt(held),
+                pending_withdrawals=amt(withdrawing),
+                next_release_at=next_release.get(code),
+            )
+        )
+    return BalancesView(account_id=account_id, as_of=now, balances=tuple(rows))
+
+
+def account_balances(db: Database, account_id: uuid.UUID, now: datetime) -> BalancesView:
+    """Balances, after releasing the account's due holds (the lazy release)."""
+    with db.read() as conn:
+        get_account(conn, account_id)
+        if not has_due(conn, account_id, now):
+            return _read_balances(conn, account_id, now)
+    with db.write() as tx:
+        release_account(tx, account_id, now)
+        return _read_balances(tx, account_id, now)
+
+
+def release_then(db: Database, account_id: uuid.UUID, now: datetime) -> None:
+    """Release the account's due holds, if any (before reading its holds)."""
+    with db.read() as conn:
+        get_account(conn, account_id)
+        due = has_due(conn, account_id, now)
+    if due:
+        with db.write() as tx:
+            release_account(tx, account_id, now)
+
+
+_HISTORY_TYPES = [
+    EntryType.DEPOSIT.value,
+    EntryType.TRADE.value,
+    EntryType.HOLD_RELEASE.value,
+    EntryType.CHARGEBACK.value,
+    EntryType.WITHDRAWAL.value,
+]
+
+
+def account_transactions(
+    conn: Connection, account_id: uuid.UUID, *, limit: int, cursor: str | None
+) -> Page[TransactionView]:
+    """Newest first: deposits (with their hold), trades, releases, chargebacks, withdrawals."""
+    get_account(conn, account_id)
+    query = select(journal_entries.c.id, journal_entries.c.type, journal_entries.c.posted_at).where(
+        journal_entries.c.account_id == account_id, journal_entries.c.type.in_(_HISTORY_TYPES)
+    )
+    if cursor is not None:
+        at, last = pagination.decode(cursor)
+        query = query.where(
+            (journal_entries.c.posted_at < at)
+            | ((journal_entries.c.posted_at == at) & (journal_entries.c.id < last))
+        )
+    entries = list(
+        conn.execute(
+            query.order_by(journal_entries.c.posted_at.desc(), journal_entries.c.id.desc())
+            .limit(limit + 1)
+        )
+    )
+    more = len(entries) > limit
+    entries = entries[:limit]
+    ids = [e.id for e in entries]
+    by_entry: dict[uuid.UUID, TransactionView] = {}
+    if ids:
+        by_entry.update(_deposits(conn, ids))
+        by_entry.update(_trades(conn, ids))
+        by_entry.update(_movements(conn, [e for e in entries if e.id not in by_entry]))
+    items = tuple(by_entry[e.id] for e in entries if e.id in by_entry)
+    next_cursor = pagination.encode(entries[-1].posted_at, entries[-1].id) if more else None
+    return Page(items, next_cursor)
+
+
+def _deposits(conn: Connection, entry_ids: list[uuid.UUID]) -> dict[uuid.UUID, TransactionView]:
+    rows = list(conn.execute(select(deposits).where(id_in(conn, deposits.c.entry_id, entry_ids))))
+    if not rows:
+        return {}
+    hold_by_deposit = {
+        row.deposit_id: row.id
+        for row in conn.execute(
+            select(holds.c.id, holds.c.deposit_id).where(
+                id_in(conn, holds.c.deposit_id, [r.id for r in rows])
+            )
+        )
+    }
+    hold_views = get_holds(conn, list(hold_by_deposit.values()))
+    result = {}
+    for r in rows:
+        hold = hold_views.get(hold_by_deposit.get(r.id)) if r.id in hold_by_deposit else None
+        result[r.entry_id] = TransactionView(
+            id=r.id,
+            type=EntryType.DEPOSIT.value,
+            status=r.status,
+            created_at=r.created_at,
+            asset=r.asset,
+            amount=Amount.from_minor(r.amount, reference.asset(conn, r.asset)),
+            details={
+                "method": r.method,
+                "external_ref": r.external_ref,
+                "settled_at": r.settled_at,
+                "hold": None if hold is None else {
+                    "id": hold.id, "release_at": hold.release_at, "status": hold.status
+                },
+            },
+        )
+    return result
+
+
+def _trades(conn: Connection, entry_ids: list[uuid.UUID]) -> dict[uuid.UUID, TransactionView]:
+    result = {}
+    for r in conn.execute(select(trades).where(id_in(conn, trades.c.entry_id, entry_ids))):
+        sell, buy = reference.asset(conn, r.sell_asset), reference.asset(conn, r.buy_asset)
+        result[r.entry_id] = TransactionView(
+            id=r.id,
+            type=EntryType.TRADE.value,
+            status="settled",
+            created_at=r.created_at,
+            asset=r.sell_asset,
+            amount=Amount.from_minor(r.sell_amount, sell),
+            details={
+                "buy_asset": r.buy_asset,
+                "buy_amount": Amount.from_minor(r.buy_amount, buy),
+                "fee_amount": Amount.from_minor(r.fee_amount, buy),
+                "held_part": {
+                    "sold": Amount.from_minor(r.held_sold, sell),
+                    "bought": Amount.from_minor(r.held_bought, buy),
+                },
+                "external_ref": r.external_ref,
+            },
+        )
+    return result
+
+
+def _movements(conn: Connection, entries: list[Any]) -> dict[uuid.UUID, TransactionView]:
+    """Releases, chargebacks, withdrawals: shown by what reached the customer's
+    Available bucket (per asset) in the entry."""
+    if not entries:
+        return {}
+    available = select(ledger_accounts.c.id).where(ledger_accounts.c.bucket == Bucket.AVAILABLE.value)
+    moved: dict[uuid.UUID, list[tuple[str, int]]] = defaultdict(list)
+    query = (
+        select(postings.c.entry_id, postings.c.asset, func.sum(postings.c.amount))
+        .where(
+            id_in(conn, postings.c.entry_id, [e.id for e in entries]),
+            postings.c.ledger_account_id.in_(available),
+        )
+        .group_by(postings.c.entry_id, postings.c.asset)
+        .order_by(postings.c.entry_id, postings.c.asset)
+    )
+    for entry_id, asset, total in conn.execute(query):
+        moved[entry_id].append((asset, -int(total)))
+    result = {}
+    for e in entries:
+        legs = moved.get(e.id) or []
+        asset_code, minor = legs[0] if legs else ("", 0)
+        first = Amount.from_minor(minor, reference.asset(conn, asset_code)) if legs else None
+        result[e.id] = TransactionView(
+            id=e.id,
+            type=e.type,
+            status="completed",
+            created_at=e.posted_at,
+            asset=asset_code,
+            amount=first,
+            details={
+                "lots": [
+                    {"asset": a, "amount": Amount.from_minor(m, reference.asset(conn, a))}
+                    for a, m in legs
+                ]
+            } if e.type == EntryType.HOLD_RELEASE.value else {},
+        )
+    return result
+
+
+

@@ -1,0 +1,67 @@
+"""Reference data every money movement needs: assets and the business calendar.
+
+Assets are cached for the life of the process (they are only ever added; an
+unknown code triggers one reload before being refused). The calendar is the
+configured ``holidays`` calendar plus the overrides table, read inside the
+caller's transaction: on PostgreSQL under a shared advisory lock that calendar
+changes take exclusively, so a hold is never placed with a calendar that a
+concurrent change is replacing (the change recomputes the holds it can see;
+this lock makes sure it can see them all).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from threading import Lock
+
+from sqlalchemy import Connection, text
+
+from service.config import Settings
+from service.db import holds as holds_repo
+from service.db.ledger import load_assets
+from service.domain.calendar import BusinessCalendar
+from service.domain.errors import ValidationFailed
+from service.domain.money import Amount, AmountError, Asset
+
+CALENDAR_LOCK = 7_402_001
+
+_assets: dict[str, Asset] = {}
+_assets_lock = Lock()
+
+
+def asset(conn: Connection, code: str, *, field: str = "asset") -> Asset:
+    found = _assets.get(code)
+    if found is None:
+        with _assets_lock:
+            _assets.update(load_assets(conn))
+        found = _assets.get(code)
+    if found is None:
+        raise ValidationFailed.field(field, f"unknown asset {code!r}", code="unknown_asset")
+    return found
+
+
+def scale_of(conn: Connection, code: str) -> int:
+    return asset(conn, code).scale
+
+
+def amount(conn: Connection, value: object, code: str, *, field: str = "amount",
+           asset_field: str = "asset") -> Amount:
+    """``value`` (a Decimal from the schema) as an amount of ``code``, refusing
+    more decimals than the asset's scale instead of rounding."""
+    of = asset(conn, code, field=asset_field)
+    if not isinstance(value, Decimal):
+        raise ValidationFailed.field(field, "must be a decimal amount")
+    try:
+        return Amount(value, of)
+    except AmountError as exc:
+        raise ValidationFailed.field(field, str(exc)) from exc
+
+
+def calendar(conn: Connection, settings: Settings, *, exclusive: bool = False) -> BusinessCalendar:
+    if conn.dialect.name == "postgresql":
+        fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        conn.execute(text(f"SELECT {fn}(:k)"), {"k": CALENDAR_LOCK})
+    closures, openings = holds_repo.overrides(conn)
+    return BusinessCalendar(
+        name=settings.calendar, time_zone=settings.time_zone, closures=closures, openings=openings
+    )

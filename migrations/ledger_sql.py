@@ -93,23 +93,36 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE FUNCTION ledger_guard_derived() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION ledger_guard_balances() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     -- Depth 1 is a statement sent by a client; deeper is ledger_apply_postings.
     IF pg_trigger_depth() > 1 THEN
         RETURN NEW;
     END IF;
     IF TG_OP = 'DELETE' THEN
-        RAISE EXCEPTION '% rows are derived from postings and cannot be deleted', TG_TABLE_NAME
+        RAISE EXCEPTION 'balances are derived from postings and cannot be deleted'
             USING ERRCODE = 'restrict_violation';
     END IF;
-    IF (TG_TABLE_NAME = 'balances' AND (
-            (TG_OP = 'INSERT' AND NEW.balance <> 0)
-         OR (TG_OP = 'UPDATE' AND NEW.balance IS DISTINCT FROM OLD.balance)))
-    OR (TG_TABLE_NAME = 'hold_lots' AND (
-            (TG_OP = 'INSERT' AND NEW.amount <> 0)
-         OR (TG_OP = 'UPDATE' AND NEW.amount IS DISTINCT FROM OLD.amount))) THEN
-        RAISE EXCEPTION '% amounts change only through postings', TG_TABLE_NAME
+    IF (TG_OP = 'INSERT' AND NEW.balance <> 0)
+       OR (TG_OP = 'UPDATE' AND NEW.balance IS DISTINCT FROM OLD.balance) THEN
+        RAISE EXCEPTION 'a balance changes only through postings'
+            USING ERRCODE = 'restrict_violation';
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE FUNCTION ledger_guard_lots() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF pg_trigger_depth() > 1 THEN
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        RAISE EXCEPTION 'hold lots are derived from postings and cannot be deleted'
+            USING ERRCODE = 'restrict_violation';
+    END IF;
+    IF (TG_OP = 'INSERT' AND NEW.amount <> 0)
+       OR (TG_OP = 'UPDATE' AND NEW.amount IS DISTINCT FROM OLD.amount) THEN
+        RAISE EXCEPTION 'a hold lot amount changes only through postings'
             USING ERRCODE = 'restrict_violation';
     END IF;
     RETURN NEW;
@@ -129,9 +142,9 @@ _PG_TRIGGERS = [
      "AFTER INSERT ON postings REFERENCING NEW TABLE AS new_postings "
      "FOR EACH STATEMENT EXECUTE FUNCTION ledger_apply_postings()"),
     ("balances_guard", "balances",
-     "BEFORE INSERT OR UPDATE OR DELETE ON balances FOR EACH ROW EXECUTE FUNCTION ledger_guard_derived()"),
+     "BEFORE INSERT OR UPDATE OR DELETE ON balances FOR EACH ROW EXECUTE FUNCTION ledger_guard_balances()"),
     ("hold_lots_guard", "hold_lots",
-     "BEFORE INSERT OR UPDATE OR DELETE ON hold_lots FOR EACH ROW EXECUTE FUNCTION ledger_guard_derived()"),
+     "BEFORE INSERT OR UPDATE OR DELETE ON hold_lots FOR EACH ROW EXECUTE FUNCTION ledger_guard_lots()"),
 ]
 
 _SQLITE_TRIGGERS = {
@@ -174,7 +187,7 @@ def drop_ledger_guards() -> None:
         for name, table, _body in _PG_TRIGGERS:
             op.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
         for fn in ("ledger_refuse_change", "ledger_apply_postings", "ledger_check_entry",
-                   "ledger_guard_derived"):
+                   "ledger_guard_balances", "ledger_guard_lots"):
             op.execute(f"DROP FUNCTION IF EXISTS {fn}()")
     else:
         for name in _SQLITE_TRIGGERS:

@@ -11,12 +11,15 @@ import sys
 from datetime import UTC, datetime
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from service.config import Settings
 from service.db.database import Database
 from service.domain.errors import LedgerError
 from service.domain.roles import Role
-from service.services import keys, schema_version
+from service.domain.timestamps import parse_aware
+from service.progress import Progress
+from service.services import holds, keys, schema_version
 from service.services.verify import verify
 
 
@@ -93,3 +96,48 @@ def serve(host: str, port: int, workers: int) -> None:
     from service.server import run
 
     run(host=host, port=port, workers=workers)
+
+
+def _parse_as_of(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        return parse_aware(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--as-of") from exc
+
+
+@main.command("release-holds")
+@click.option("--as-of", "as_of", default=None,
+              help="Release holds due at this ISO 8601 time (with offset); default now.")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--dry-run", is_flag=True, help="Report what would be released; change nothing.")
+def release_holds(as_of: str | None, batch_size: int, dry_run: bool) -> None:
+    """Release every hold due at --as-of; idempotent and safe to run concurrently.
+
+    Prints a JSON summary on stdout; a progress count on stderr when it is a terminal.
+    """
+    when = _parse_as_of(as_of)
+    progress = Progress("released") if sys.stderr.isatty() else None
+    try:
+        summary = holds.release_due_holds(
+            _db(), as_of=when, now=datetime.now(UTC), batch_size=batch_size, dry_run=dry_run,
+            on_batch=progress.advance if progress else None,
+        )
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"release failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        if progress:
+            progress.close()
+    click.echo(json.dumps(summary.as_dict()))
+
+
+@main.command("scheduler")
+@click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(0.1, 86400),
+              help="Seconds between release runs.")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000))
+def scheduler_command(interval: float, batch_size: int) -> None:
+    """Run the release job every --interval seconds until SIGTERM or SIGINT."""
+    from service.scheduler import Scheduler
+
+    Scheduler(_db(), interval=interval, batch_size=batch_size).run()

@@ -1,0 +1,52 @@
+"""The scheduler: a separate long-running process that runs the release job.
+
+Never run inside web workers: with N gunicorn workers there would be N
+schedulers, and a request-serving process should not stall on a batch job.
+Several schedulers on several hosts are harmless (the release is exactly-once),
+but one is enough. SIGTERM or SIGINT stops it between runs, or interrupts the
+wait; a run in progress finishes its current batch transaction first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from datetime import UTC, datetime
+from types import FrameType
+
+from service.db.database import Database
+from service.services.holds import release_due_holds
+
+log = logging.getLogger("ledger.scheduler")
+
+
+class Scheduler:
+    def __init__(self, db: Database, *, interval: float, batch_size: int) -> None:
+        self.db = db
+        self.interval = interval
+        self.batch_size = batch_size
+        self._stop = threading.Event()
+
+    def stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
+        log.info("stopping (signal %s)", signum)
+        self._stop.set()
+
+    def run_once(self) -> None:
+        now = datetime.now(UTC)
+        try:
+            summary = release_due_holds(self.db, as_of=now, now=now, batch_size=self.batch_size)
+            log.info("release run %s", json.dumps(summary.as_dict()))
+        except Exception:  # a failed run is logged and retried at the next interval
+            log.exception("release run failed")
+
+    def run(self) -> None:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        log.info("scheduler started, interval %.1fs", self.interval)
+        while not self._stop.is_set():
+            self.run_once()
+            self._stop.wait(self.interval)
+        log.info("scheduler stopped")

@@ -1,8 +1,8 @@
 """Test fixtures: every database-touching test runs on SQLite and on PostgreSQL.
 
 PostgreSQL comes from ``LEDGER_TEST_POSTGRES_URL`` (``.ci/run`` creates a fresh
-database and exports it), else ``postgresql://postgres@127.0.0.1:5432/ledger_test``
-(created if missing). If no PostgreSQL answers, its tests are skipped, unless
+database and exports it), else a database of its own for this test run on
+``postgresql://postgres@127.0.0.1:5432`` (created, and dropped at the end). If no PostgreSQL answers, its tests are skipped, unless
 ``LEDGER_REQUIRE_POSTGRES=1`` (set by CI), which makes that a failure.
 
 Isolation: SQLite gets a fresh copy of a migrated file per test; PostgreSQL is
@@ -28,7 +28,8 @@ from service.db.database import Database
 from service.domain.roles import Role
 from service.services import keys, schema_version
 
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/ledger_test"
+DEFAULT_PG = f"postgresql+psycopg://postgres@127.0.0.1:5432/ledger_test_{os.getpid()}"
+OWN_PG = "LEDGER_TEST_POSTGRES_URL" not in os.environ
 REQUIRE_PG = os.environ.get("LEDGER_REQUIRE_POSTGRES") == "1"
 
 _TABLES_TO_EMPTY = [
@@ -42,15 +43,15 @@ def _pg_url() -> str:
     return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
+def _admin(url: str) -> Any:
+    return create_engine(make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+
+
 def _ensure_pg_database(url: str) -> None:
-    """Create the test database; the default local one is recreated every run so a
-    changed migration never meets an old schema (a CI database is fresh anyway)."""
     parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    admin = _admin(url)
     try:
         with admin.connect() as conn:
-            if "LEDGER_TEST_POSTGRES_URL" not in os.environ:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
             exists = conn.execute(
                 text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database}
             ).first()
@@ -84,6 +85,11 @@ def _pg_database() -> Iterator[Database]:
     schema_version.upgrade(db)
     yield db
     db.dispose()
+    if OWN_PG:
+        admin = _admin(url)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def _empty_pg(db: Database) -> None:

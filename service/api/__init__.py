@@ -53,8 +53,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.before_request(health.start_timer)
     app.after_request(health.observe)
 
-    from service.api import accounts, money
+    from service.api import accounts, money, operations
 
-    for blueprint in (accounts.blp, money.blp):
+    for blueprint in (accounts.blp, money.blp, operations.blp):
         api.register_blueprint(blueprint, url_prefix="/v1")
     return app

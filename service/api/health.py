@@ -7,8 +7,12 @@ import time
 from flask import Blueprint, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from service import metrics
 from service.api.responses import json_response
 from service.api.runtime import runtime
+from service.services.holds import hold_gauges
 from service.services.schema_version import is_at_head
 
 blp = Blueprint("health", __name__)
@@ -39,7 +43,17 @@ def readyz() -> Response:
 
 
 @blp.get("/metrics")
-def metrics() -> Response:
+def metrics_view() -> Response:
+    """Prometheus metrics; hold gauges are read from the database at scrape time."""
+    rt = runtime()
+    try:
+        with rt.db.read() as conn:
+            active, overdue, waited = hold_gauges(conn, rt.now())
+        metrics.ACTIVE_HOLDS.set(active)
+        metrics.OVERDUE_HOLDS.set(overdue)
+        metrics.OLDEST_OVERDUE_SECONDS.set(waited)
+    except SQLAlchemyError:  # serve the process metrics even when the database is down
+        pass
     return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
 
 

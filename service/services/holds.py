@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
+
+from service import metrics
 
 from service.db import holds as repo
 from service.db.database import Database
@@ -94,12 +96,29 @@ def release_due_holds(
                 for code, total in sorted(minor_totals.items())
             }
     summary.duration_seconds = time.perf_counter() - started
+    if not dry_run:
+        metrics.HOLDS_RELEASED.labels("job").inc(summary.released)
+        metrics.RELEASE_DURATION.observe(summary.duration_seconds)
     return summary
 
 
 def release_account(tx: Connection, account_id: uuid.UUID, now: datetime) -> int:
     """The lazy release: free this account's due holds inside the caller's transaction."""
-    return repo.release_batch(tx, as_of=now, now=now, limit=LAZY_LIMIT, account_id=account_id).released
+    released = repo.release_batch(tx, as_of=now, now=now, limit=LAZY_LIMIT,
+                                  account_id=account_id).released
+    metrics.HOLDS_RELEASED.labels("lazy").inc(released)
+    return released
+
+
+def hold_gauges(conn: Connection, now: datetime) -> tuple[int, int, float]:
+    """(active holds, overdue active holds, seconds the oldest overdue one has waited)."""
+    active = conn.execute(
+        select(func.count()).where(holds.c.status == "active")).scalar_one()
+    overdue, oldest = conn.execute(
+        select(func.count(), func.min(holds.c.release_at))
+        .where(holds.c.status == "active", holds.c.release_at <= now)).one()
+    waited = (now - oldest).total_seconds() if oldest is not None else 0.0
+    return int(active), int(overdue), waited
 
 
 def has_due(conn: Connection, account_id: uuid.UUID, now: datetime) -> bool:

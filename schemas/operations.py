@@ -1,0 +1,69 @@
+"""Calendar, hold policies and jobs."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from schemas.fields import UTCDateTime
+from service.domain.holds import MAX_HOLD_DAYS
+
+
+class BusinessDaysArgs(Schema):
+    from_ = fields.Date(required=True, data_key="from")
+    to = fields.Date(required=True)
+
+
+class BusinessDaysSchema(Schema):
+    days = fields.List(fields.Date())
+
+
+class HolidayArgs(Schema):
+    year = fields.Integer(required=True, validate=validate.Range(min=1, max=9999))
+
+
+class HolidaySchema(Schema):
+    date = fields.Date()
+    name = fields.String()
+    source = fields.String()
+
+
+class OverrideSchema(Schema):
+    business_day = fields.Boolean(required=True, truthy={True}, falsy={False})
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class OverrideResultSchema(Schema):
+    date = fields.Date(attribute="day")
+    business_day = fields.Boolean(allow_none=True)
+    name = fields.String()
+    holds_recomputed = fields.Integer()
+
+
+class PolicySchema(Schema):
+    business_days = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=0, max=MAX_HOLD_DAYS)
+    )
+
+
+class AccountPolicySchema(Schema):
+    business_days = fields.Integer(
+        required=True, strict=True, allow_none=True,
+        validate=validate.Range(min=0, max=MAX_HOLD_DAYS),
+    )
+
+
+class PoliciesSchema(Schema):
+    policies = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+class ReleaseJobSchema(Schema):
+    as_of = UTCDateTime(load_default=None)
+
+
+class ReleaseResultSchema(Schema):
+    released = fields.Integer()
+    as_of = fields.String()
+    totals = fields.Dict(keys=fields.String(), values=fields.String())
+    batches = fields.Integer()
+    duration_seconds = fields.Float()
+    dry_run = fields.Boolean()

@@ -1,0 +1,172 @@
+"""The release job: exactly once, crash-safe, on time, however it is run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from service.config import Settings
+from service.db.database import Database
+from service.db.tables import holds, journal_entries
+from service.domain.accounts import Tier
+from service.domain.holds import Method
+from service.services import accounts, deposits
+from service.services.balances import account_balances
+from service.services.holds import release_due_holds
+from service.services.verify import verify
+
+SETTLED = datetime(2026, 11, 20, 20, 0, tzinfo=UTC)  # Friday 15:00 New York
+DUE = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)  # three business days later
+LEDGER = Path(sys.executable).parent / "ledger"
+
+
+def make_held_deposits(db: Database, n: int, *, accounts_count: int = 20) -> list[uuid.UUID]:
+    """``n`` card deposits settled at SETTLED (so all due at DUE), over a few accounts."""
+    settings = Settings(database_url=db.url)
+    with db.write() as tx:
+        ids = [
+            accounts.open_account(
+                tx, accounts.OpenAccount(f"bulk-{uuid.uuid4()}", "GB", Tier.BASIC),
+                client_country="GB", blocked=settings.blocked_countries, now=SETTLED,
+            ).id
+            for _ in range(accounts_count)
+        ]
+        for i in range(n):
+            deposits.record_deposit(
+                tx,
+                deposits.DepositCommand(ids[i % accounts_count], Method.CARD, "USD",
+                                        Decimal("10.01"), f"bulk-{uuid.uuid4()}", SETTLED),
+                settings=settings, now=SETTLED,
+            )
+    return ids
+
+
+def hold_statuses(db: Database) -> dict[str, int]:
+    with db.read() as conn:
+        rows = conn.execute(select(holds.c.status, func.count()).group_by(holds.c.status))
+        return {status: count for status, count in rows}
+
+
+def release_entries(db: Database) -> int:
+    with db.read() as conn:
+        return conn.execute(select(func.count()).where(
+            journal_entries.c.type == "hold_release")).scalar_one()
+
+
+def assert_sound(db: Database) -> None:
+    with db.read() as conn:
+        assert verify(conn) == []
+
+
+def test_concurrent_runners_release_every_hold_exactly_once(db: Database) -> None:
+    total = 1500
+    make_held_deposits(db, total)
+    if db.is_postgres:
+        env = {**os.environ, "LEDGER_DATABASE_URL": db.url}
+        runners = [
+            subprocess.Popen(
+                [str(LEDGER), "release-holds", "--as-of", DUE.isoformat(), "--batch-size", "50"],
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(4)
+        ]
+        outputs = [runner.communicate(timeout=300) for runner in runners]
+        assert [r.returncode for r in runners] == [0, 0, 0, 0], [o[1] for o in outputs]
+        released = [json.loads(out)["released"] for out, _ in outputs]
+    else:
+        released = []
+        lock = threading.Lock()
+
+        def run() -> None:
+            summary = release_due_holds(db, as_of=DUE, now=DUE, batch_size=50)
+            with lock:
+                released.append(summary.released)
+
+        threads = [threading.Thread(target=run) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert sum(released) == total
+    assert hold_statuses(db) == {"released": total}
+    assert release_entries(db) == total
+    assert_sound(db)
+
+
+def test_a_runner_killed_mid_run_loses_nothing_and_doubles_nothing(db: Database) -> None:
+    make_held_deposits(db, 120, accounts_count=5)
+
+    class Killed(BaseException):
+        pass
+
+    def die_after_first_batch(_count: int) -> None:
+        raise Killed
+
+    with pytest.raises(Killed):
+        release_due_holds(db, as_of=DUE, now=DUE, batch_size=50, on_batch=die_after_first_batch)
+    assert hold_statuses(db) == {"released": 50, "active": 70}
+    assert_sound(db)
+    summary = release_due_holds(db, as_of=DUE, now=DUE, batch_size=50)
+    assert summary.released == 70
+    assert hold_statuses(db) == {"released": 120}
+    assert release_entries(db) == 120
+    assert release_due_holds(db, as_of=DUE, now=DUE).released == 0
+    assert_sound(db)
+
+
+def test_as_of_boundary_and_dry_run(db: Database) -> None:
+    make_held_deposits(db, 3, accounts_count=1)
+    just_before = DUE - timedelta(microseconds=1)
+    assert release_due_holds(db, as_of=just_before, now=just_before).released == 0
+    dry = release_due_holds(db, as_of=DUE, now=DUE, dry_run=True)
+    assert (dry.released, dry.totals, dry.dry_run) == (3, {"USD": "30.03"}, True)
+    assert hold_statuses(db) == {"active": 3}
+    summary = release_due_holds(db, as_of=DUE, now=DUE)
+    assert (summary.released, summary.totals) == (3, {"USD": "30.03"})
+    assert hold_statuses(db) == {"released": 3}
+    assert_sound(db)
+
+
+def test_lazy_release_on_balance_read_records_the_release(db: Database) -> None:
+    [account] = make_held_deposits(db, 2, accounts_count=1)
+    before = account_balances(db, account, DUE - timedelta(seconds=1)).balances[0]
+    assert str(before.available_to_withdraw) == "0.00"
+    after = account_balances(db, account, DUE).balances[0]
+    assert str(after.available_to_withdraw) == "20.02"
+    assert str(after.temporary_holds) == "0.00"
+    assert after.next_release_at is None
+    assert release_entries(db) == 2
+    assert_sound(db)
+
+
+def test_cli_release_holds(db: Database) -> None:
+    make_held_deposits(db, 2, accounts_count=1)
+    env = {**os.environ, "LEDGER_DATABASE_URL": db.url}
+
+    def ledger(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(LEDGER), *args], env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    early = ledger("release-holds", "--as-of", (DUE - timedelta(microseconds=1)).isoformat())
+    assert early.returncode == 0, early.stderr
+    assert json.loads(early.stdout)["released"] == 0
+    naive = ledger("release-holds", "--as-of", "2026-11-25T20:00:00")
+    assert naive.returncode != 0
+    assert "Traceback" not in naive.stderr
+    assert "offset" in naive.stderr
+    done = ledger("release-holds", "--as-of", DUE.isoformat(), "--batch-size", "1")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["released"] == 2
+    assert summary["totals"] == {"USD": "20.02"}
+    assert summary["as_of"] == "2026-11-25T20:00:00Z"
+    assert hold_statuses(db) == {"released": 2}

@@ -136,8 +136,55 @@ def release_holds(as_of: str | None, batch_size: int, dry_run: bool) -> None:
 @click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(0.1, 86400),
               help="Seconds between release runs.")
 @click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000))
-def scheduler_command(interval: float, batch_size: int) -> None:
+@click.option("--metrics-port", default=None, type=click.IntRange(1, 65535),
+              help="Serve Prometheus metrics of this process on 127.0.0.1:PORT.")
+def scheduler_command(interval: float, batch_size: int, metrics_port: int | None) -> None:
     """Run the release job every --interval seconds until SIGTERM or SIGINT."""
     from service.scheduler import Scheduler
 
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr="127.0.0.1")
     Scheduler(_db(), interval=interval, batch_size=batch_size).run()
+
+
+@main.command("export")
+@click.argument("name", metavar="NAME",
+                type=click.Choice(["journal", "ledger-journal", "trial-balance", "holds",
+                                   "hold-rollforward"]))
+@click.option("--from", "from_", default=None,
+              help="Period start: ISO date (calendar time zone) or date-time with offset.")
+@click.option("--to", default=None, help="Period end, inclusive (date or date-time).")
+@click.option("--as-of", "as_of", default=None,
+              help="For trial-balance and holds: the state at this date or date-time.")
+@click.option("-o", "--output", default="-", show_default=True,
+              type=click.Path(dir_okay=False, allow_dash=True),
+              help="File to write; - for stdout.")
+def export_command(name: str, from_: str | None, to: str | None, as_of: str | None,
+                   output: str) -> None:
+    """Write an accountant export: journal | ledger-journal | trial-balance | holds |
+    hold-rollforward (the same bytes as the REST export), progress on stderr."""
+    from service.services import exports
+
+    settings = Settings.from_env()
+    kind = exports.ExportName(name)
+    try:
+        bounds = exports.resolve_period(kind, from_text=from_, to_text=to, as_of_text=as_of,
+                                        tz_name=settings.time_zone, now=datetime.now(UTC))
+    except LedgerError as exc:
+        raise click.UsageError(exc.detail) from exc
+    database = Database(settings.export_database_url or settings.database_url)
+    progress = Progress("rows") if sys.stderr.isatty() else None
+    chunks = exports.stream(database, kind, bounds, tz_name=settings.time_zone,
+                            on_rows=progress.advance if progress else None)
+    try:
+        with click.open_file(output, "wb") as sink:
+            for chunk in chunks:
+                sink.write(chunk.encode("utf-8"))
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"export failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        if progress:
+            progress.close()
+        database.dispose()

@@ -30,14 +30,16 @@ DUE = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)  # three business days later
 LEDGER = Path(sys.executable).parent / "ledger"
 
 
-def make_held_deposits(db: Database, n: int, *, accounts_count: int = 20) -> list[uuid.UUID]:
-    """``n`` card deposits settled at SETTLED (so all due at DUE), over a few accounts."""
+def make_held_deposits(
+    db: Database, n: int, *, accounts_count: int = 20, settled: datetime = SETTLED
+) -> list[uuid.UUID]:
+    """``n`` card deposits settled at ``settled`` (by default all due at DUE)."""
     settings = Settings(database_url=db.url)
     with db.write() as tx:
         ids = [
             accounts.open_account(
                 tx, accounts.OpenAccount(f"bulk-{uuid.uuid4()}", "GB", Tier.BASIC),
-                client_country="GB", blocked=settings.blocked_countries, now=SETTLED,
+                client_country="GB", blocked=settings.blocked_countries, now=settled,
             ).id
             for _ in range(accounts_count)
         ]
@@ -45,8 +47,8 @@ def make_held_deposits(db: Database, n: int, *, accounts_count: int = 20) -> lis
             deposits.record_deposit(
                 tx,
                 deposits.DepositCommand(ids[i % accounts_count], Method.CARD, "USD",
-                                        Decimal("10.01"), f"bulk-{uuid.uuid4()}", SETTLED),
-                settings=settings, now=SETTLED,
+                                        Decimal("10.01"), f"bulk-{uuid.uuid4()}", settled),
+                settings=settings, now=settled,
             )
     return ids
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields, post_dump, validate
+from marshmallow import Schema, ValidationError, fields, post_dump, validate
 
 from schemas.fields import AssetCode, Money, UTCDateTime, plain
 from schemas.common import PageSchema
@@ -24,8 +24,19 @@ class DepositCreateSchema(Schema):
 
 
 class DepositBatchSchema(Schema):
+    """A settlement file: 1 to 1,000 deposits, recorded all or nothing."""
+
     deposits = fields.List(fields.Nested(DepositCreateSchema), required=True,
                            validate=validate.Length(min=1, max=1000))
+
+    def handle_error(self, error: ValidationError, data: Any, *, many: bool, **kwargs: Any) -> None:
+        """Key item errors by the item's index (``{"3": {"amount": [...]}}``), as API.md says."""
+        messages = error.messages
+        if isinstance(messages, dict) and isinstance(messages.get("deposits"), dict):
+            items = messages["deposits"]
+            if all(isinstance(k, int) for k in items):
+                raise ValidationError({str(k): v for k, v in items.items()}) from error
+        raise error
 
 
 class QuoteRequestSchema(Schema):

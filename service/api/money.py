@@ -12,6 +12,8 @@ from flask_smorest import Blueprint
 from schemas.common import PageArgs
 from schemas.money import (
     BalancesSchema,
+    DepositBatchResultSchema,
+    DepositBatchSchema,
     DepositCreateSchema,
     DepositSchema,
     HoldListArgs,
@@ -68,6 +70,29 @@ class Deposits(MethodView):
         cmd = deposit_command(body)
         return respond_once(201, DepositSchema(), lambda tx: deposits.record_deposit(
             tx, cmd, settings=rt.settings, now=rt.now()))
+
+
+@blp.route("/deposits/batch")
+class DepositBatch(MethodView):
+    @requires(Role.PAYMENTS)
+    @moves_money
+    @blp.arguments(DepositBatchSchema)
+    @blp.response(201, DepositBatchResultSchema)
+    def post(self, body: dict[str, Any]) -> Response:
+        """Record a settlement file: 1 to 1,000 deposits, all or nothing.
+
+        Each deposit is validated and held exactly as by `POST /v1/deposits`. Any
+        invalid item → 422 with `errors` keyed by the item's index; a duplicate
+        `(method, external_ref)`, within the batch or with an earlier deposit, →
+        409 `duplicate_deposit` with the item's `index`. Nothing is written unless
+        everything is. Idempotent as a whole under one `Idempotency-Key`.
+        """
+        for account_id in sorted({item["account_id"] for item in body["deposits"]}):
+            _guard(account_id)
+        rt = runtime()
+        cmds = [deposit_command(item) for item in body["deposits"]]
+        return respond_once(201, DepositBatchResultSchema(), lambda tx: {
+            "deposits": deposits.record_deposits(tx, cmds, settings=rt.settings, now=rt.now())})
 
 
 @blp.route("/deposits/<uuid:deposit_id>")

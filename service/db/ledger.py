@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from sqlalchemy import Connection, select, tuple_
@@ -104,45 +104,51 @@ def read_balances(conn: Connection, keys: Iterable[BalanceKey]) -> dict[BalanceK
 
 def post(conn: Connection, entry: Entry) -> uuid.UUID:
     """Write ``entry`` and its postings; the database updates balances and lots."""
-    entry_id = insert_entry(conn, entry)
-    insert_postings(conn, entry_id, entry)
+    if entry.id is None:
+        entry = replace(entry, id=new_id())
+    [entry_id] = insert_entries(conn, [entry])
+    insert_postings_of(conn, [entry])
     return entry_id
 
 
-def insert_entry(conn: Connection, entry: Entry) -> uuid.UUID:
-    """The entry row alone, for callers whose own rows must exist before the
-    postings (a hold must exist before postings name it)."""
-    entry_id = entry.id or new_id()
-    conn.execute(
-        journal_entries.insert().values(
-            id=entry_id,
-            type=entry.type.value,
-            posted_at=entry.posted_at,
-            reference=entry.reference,
-            memo=entry.memo,
-            account_id=entry.account_id,
-        )
-    )
-    return entry_id
+def insert_entries(conn: Connection, entries: list[Entry]) -> list[uuid.UUID]:
+    """The entry rows alone (one statement), for callers whose own rows must exist
+    before the postings: a hold must exist before postings name it."""
+    rows = [
+        {
+            "id": entry.id or new_id(),
+            "type": entry.type.value,
+            "posted_at": entry.posted_at,
+            "reference": entry.reference,
+            "memo": entry.memo,
+            "account_id": entry.account_id,
+        }
+        for entry in entries
+    ]
+    conn.execute(journal_entries.insert().values(rows))
+    return [row["id"] for row in rows]
 
 
-def insert_postings(conn: Connection, entry_id: uuid.UUID, entry: Entry) -> None:
+def insert_postings_of(conn: Connection, entries: list[Entry]) -> None:
+    """All postings of ``entries`` in one multi-row statement: on PostgreSQL a
+    statement-level trigger checks that every entry in it balances per asset, and
+    applies them to balances and lots. Entries must carry their ids."""
     rows = []
-    for line, posting in enumerate(entry.postings, start=1):
-        ledger_id, account_id = _ledger_key(posting.account)
-        rows.append(
-            {
-                "entry_id": entry_id,
-                "line": line,
-                "ledger_account_id": ledger_id,
-                "asset": posting.amount.asset.code,
-                "amount": posting.amount.minor,
-                "account_id": account_id,
-                "hold_id": posting.hold_id,
-            }
-        )
-    # One multi-row statement: on PostgreSQL a statement-level trigger checks
-    # that every entry in the statement balances per asset.
+    for entry in entries:
+        assert entry.id is not None, "insert_entries first"
+        for line, posting in enumerate(entry.postings, start=1):
+            ledger_id, account_id = _ledger_key(posting.account)
+            rows.append(
+                {
+                    "entry_id": entry.id,
+                    "line": line,
+                    "ledger_account_id": ledger_id,
+                    "asset": posting.amount.asset.code,
+                    "amount": posting.amount.minor,
+                    "account_id": account_id,
+                    "hold_id": posting.hold_id,
+                }
+            )
     conn.execute(postings.insert().values(rows))
 
 

@@ -36,14 +36,23 @@ class ValidationFailed(LedgerError):
     code = "validation_failed"
     title = "Validation failed"
 
-    def __init__(self, errors: dict[str, list[str]], *, code: str | None = None) -> None:
-        first = next(iter(errors.items()), ("", ["invalid input"]))
-        super().__init__(f"{first[0]}: {first[1][0]}" if first[0] else first[1][0], code=code)
+    def __init__(self, errors: dict[str, Any], *, code: str | None = None) -> None:
+        super().__init__(_first_message(errors), code=code)
         self.errors = errors
 
     @classmethod
     def field(cls, name: str, message: str, *, code: str | None = None) -> ValidationFailed:
         return cls({name: [message]}, code=code)
+
+
+def _first_message(errors: Any, path: str = "") -> str:
+    """``"field: message"`` for the first error, however deeply nested (batch items)."""
+    if isinstance(errors, dict) and errors:
+        key, value = next(iter(errors.items()))
+        return _first_message(value, f"{path}.{key}" if path else str(key))
+    if isinstance(errors, list) and errors:
+        return f"{path}: {errors[0]}" if path else str(errors[0])
+    return f"{path}: invalid" if path else "invalid input"
 
 
 class Forbidden(LedgerError):

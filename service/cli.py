@@ -91,11 +91,12 @@ def verify_command() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-def serve(host: str, port: int, workers: int) -> None:
+@click.option("--access-log", is_flag=True, help="Log every request on stdout.")
+def serve(host: str, port: int, workers: int, access_log: bool) -> None:
     """Run the production server (gunicorn, sync workers)."""
     from service.server import run
 
-    run(host=host, port=port, workers=workers)
+    run(host=host, port=port, workers=workers, access_log=access_log)
 
 
 def _parse_as_of(value: str | None) -> datetime:

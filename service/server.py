@@ -1,20 +1,22 @@
 """Production server: gunicorn running the Flask app.
 
 Sync workers: each handles one request at a time, which suits short database
-transactions and gave steadier throughput than threads on small machines.
+transactions and gave steadier throughput than threads on small machines. The
+benchmarks serve their ceiling app through :func:`run` too, so both are measured
+under the same settings.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from service.api import create_app
-
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any]) -> None:
+    def __init__(self, load: Callable[[], Any], options: dict[str, Any]) -> None:
+        self._load = load
         self.options = options
         super().__init__()
 
@@ -23,17 +25,24 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        return create_app()
+        return self._load()
 
 
-def run(*, host: str, port: int, workers: int) -> None:
-    _Gunicorn(
-        {
-            "bind": f"{host}:{port}",
-            "workers": workers,
-            "worker_class": "sync",
-            "accesslog": "-",
-            "timeout": 60,
-            "keepalive": 5,
-        }
-    ).run()
+def options(*, host: str, port: int, workers: int, access_log: bool = False) -> dict[str, Any]:
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "worker_class": "sync",
+        "accesslog": "-" if access_log else None,
+        "timeout": 60,
+        "keepalive": 5,
+    }
+
+
+def run(*, host: str, port: int, workers: int, access_log: bool = False,
+        load: Callable[[], Any] | None = None) -> None:
+    if load is None:
+        from service.api import create_app
+
+        load = create_app
+    _Gunicorn(load, options(host=host, port=port, workers=workers, access_log=access_log)).run()

@@ -26,13 +26,14 @@ from sqlalchemy.engine import make_url
 from service.config import Settings
 from service.db.database import Database
 from service.domain.roles import Role
-from service.services import keys, schema_version
+from service.services import keys, reference, schema_version
 
 DEFAULT_PG = f"postgresql+psycopg://postgres@127.0.0.1:5432/ledger_test_{os.getpid()}"
 OWN_PG = "LEDGER_TEST_POSTGRES_URL" not in os.environ
 REQUIRE_PG = os.environ.get("LEDGER_REQUIRE_POSTGRES") == "1"
 
 _TABLES_TO_EMPTY = [
+    "withdrawals", "chargebacks", "rates",
     "idempotency_keys", "audit_log", "hold_lots", "trades", "holds", "deposits", "postings",
     "journal_entries", "balances", "account_hold_policies", "calendar_overrides", "api_keys",
 ]
@@ -107,6 +108,7 @@ def _empty_pg(db: Database) -> None:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A migrated, empty database of each kind."""
+    reference.forget_hold_policies()  # the database is reset behind the service's back
     if request.param == "sqlite":
         template = request.getfixturevalue("_sqlite_template")
         path = tmp_path / "ledger.db"

@@ -97,12 +97,24 @@ def set_account_policy(conn: Connection, account_id: uuid.UUID, method: str, day
 # -- calendar overrides -------------------------------------------------------
 
 
-def overrides(conn: Connection) -> tuple[dict[date, str], dict[date, str]]:
-    """(closures, openings) by date."""
+def overrides(
+    conn: Connection, *, lock: str | None = None, lock_key: int = 0
+) -> tuple[dict[date, str], dict[date, str]]:
+    """(closures, openings) by date; with ``lock`` (a PostgreSQL advisory-lock
+    function) the lock is taken by the same statement, before the rows are read."""
     closures: dict[date, str] = {}
     openings: dict[date, str] = {}
-    for day, business_day, name in conn.execute(select(calendar_overrides)):
-        (openings if business_day else closures)[day] = name
+    query: Any = select(calendar_overrides)
+    if lock is not None:
+        taken = select(getattr(func, lock)(lock_key).label("locked")).subquery("taken")
+        query = (
+            select(calendar_overrides.c.day, calendar_overrides.c.business_day,
+                   calendar_overrides.c.name)
+            .select_from(taken.outerjoin(calendar_overrides, literal(True)))
+        )
+    for day, business_day, name in conn.execute(query):
+        if day is not None:
+            (openings if business_day else closures)[day] = name
     return closures, openings
 
 

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, insert, select, text
+from sqlalchemy import Connection, delete, func, insert, literal, select
 
 from service.db.tables import idempotency_keys
 
@@ -30,26 +30,45 @@ class StoredResponse:
     body: str
 
 
+def _lock_name(api_key_id: uuid.UUID, key: str) -> str:
+    return f"{api_key_id}:{key}"
+
+
 def try_lock(conn: Connection, api_key_id: uuid.UUID, key: str) -> bool:
+    """Take the key's transaction-scoped advisory lock alone (PostgreSQL; SQLite: True)."""
     if conn.dialect.name != "postgresql":
         return True
-    return bool(
-        conn.execute(
-            text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))"),
-            {"k": f"{api_key_id}:{key}"},
-        ).scalar_one()
-    )
+    lock = func.pg_try_advisory_xact_lock(func.hashtextextended(_lock_name(api_key_id, key), 0))
+    return bool(conn.execute(select(lock)).scalar_one())
 
 
-def find(conn: Connection, api_key_id: uuid.UUID, key: str) -> StoredResponse | None:
-    row = conn.execute(
+def lock_and_find(
+    conn: Connection, api_key_id: uuid.UUID, key: str
+) -> tuple[bool, StoredResponse | None]:
+    """Take the key's advisory lock (PostgreSQL) and read any stored response, in
+    one round trip. Returns (locked, stored)."""
+    stored = (
         select(
             idempotency_keys.c.request_hash,
             idempotency_keys.c.status_code,
             idempotency_keys.c.response_body,
-        ).where(idempotency_keys.c.api_key_id == api_key_id, idempotency_keys.c.key == key)
-    ).first()
-    return None if row is None else StoredResponse(row[0], row[1], row[2])
+        )
+        .where(idempotency_keys.c.api_key_id == api_key_id, idempotency_keys.c.key == key)
+        .subquery("stored")
+    )
+    if conn.dialect.name == "postgresql":
+        locked = select(
+            func.pg_try_advisory_xact_lock(func.hashtextextended(_lock_name(api_key_id, key), 0))
+            .label("locked")
+        ).subquery("lock")
+    else:
+        locked = select(literal(True).label("locked")).subquery("lock")
+    row = conn.execute(
+        select(locked.c.locked, stored.c.request_hash, stored.c.status_code,
+               stored.c.response_body).select_from(locked.outerjoin(stored, literal(True)))
+    ).one()
+    found = None if row[1] is None else StoredResponse(row[1], row[2], row[3])
+    return bool(row[0]), found
 
 
 def save(

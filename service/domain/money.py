@@ -26,7 +26,7 @@ MAX_DIGITS = 10
 #: The largest magnitude of minor units any single amount may have.
 MAX_MINOR = 10 ** (MAX_DIGITS + MAX_SCALE) - 1
 
-_DECIMAL_TEXT = re.compile(r"^(-)?(\d+)(?:\.(\d+))?$")
+_DECIMAL_TEXT = re.compile(r"(-)?([0-9]+)(?:\.([0-9]+))?")
 
 
 class AmountError(ValueError):
@@ -57,7 +57,7 @@ def parse_decimal(text: str, *, allow_negative: bool = False) -> Decimal:
     """
     if not isinstance(text, str):
         raise AmountError("amount must be a string of a decimal number, e.g. \"100.00\"")
-    match = _DECIMAL_TEXT.match(text)
+    match = _DECIMAL_TEXT.fullmatch(text)
     if match is None:
         raise AmountError(f"{text[:40]!r} is not a plain decimal number such as \"100.00\"")
     sign, whole, fraction = match.groups()
@@ -82,6 +82,8 @@ class Amount:
             raise AmountError("amount value must be a Decimal")
         if not self.value.is_finite():
             raise AmountError("amount must be finite")
+        if self.value and self.value.adjusted() >= MAX_DIGITS + MAX_SCALE:
+            raise AmountError("amount is too large")
         exponent = self.value.as_tuple().exponent
         assert isinstance(exponent, int)
         if -exponent > self.asset.scale and self.value != self.value.quantize(self.asset.quantum):

@@ -143,6 +143,7 @@ def set_policy(tx: Connection, method: Method, days: int, *, actor: str, now: da
         raise ValidationFailed.field("business_days", f"must be between 0 and {MAX_HOLD_DAYS}")
     before = holds_repo.all_policies(tx).get(method.value)
     holds_repo.set_policy(tx, method.value, days)
+    reference.forget_hold_policies()
     repositories.audit(tx, at=now, actor=actor, action="hold_policy_set",
                        reason=f"{method.value}: {before} -> {days} business days",
                        details={"method": method.value, "from": before, "to": days})

@@ -85,9 +85,8 @@ def record_deposits(
     duplicate names its ``index``; a single deposit keeps the single endpoint's
     errors (404 unknown account, 403 inactive account, 422 by field).
     """
-    statuses = _account_statuses(tx, {c.account_id for c in cmds})
-    policies = holds_repo.all_policies(tx)
-    overrides = _overrides(tx, {c.account_id for c in cmds})
+    statuses, overrides = _accounts(tx, {c.account_id for c in cmds})
+    policies = reference.hold_policies(tx)
     calendar: BusinessCalendar | None = None
     planned: list[_Planned] = []
     errors: dict[str, Any] = {}
@@ -120,18 +119,23 @@ def _as_field_errors(exc: LedgerError) -> dict[str, Any]:
     return {"account_id": [exc.detail]}
 
 
-def _account_statuses(tx: Connection, ids: set[uuid.UUID]) -> dict[uuid.UUID, AccountStatus]:
-    query = select(accounts.c.id, accounts.c.status).where(id_in(tx, accounts.c.id, list(ids)))
-    return {row[0]: AccountStatus(row[1]) for row in tx.execute(query)}
-
-
-def _overrides(tx: Connection, ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
-    table = account_hold_policies
-    found: dict[uuid.UUID, dict[str, int]] = {}
-    query = select(table).where(id_in(tx, table.c.account_id, list(ids)))
-    for account_id, method, days in tx.execute(query):
-        found.setdefault(account_id, {})[method] = days
-    return found
+def _accounts(
+    tx: Connection, ids: set[uuid.UUID]
+) -> tuple[dict[uuid.UUID, AccountStatus], dict[uuid.UUID, dict[str, int]]]:
+    """Status and per-account hold-policy overrides of ``ids``, in one query."""
+    policy = account_hold_policies
+    query = (
+        select(accounts.c.id, accounts.c.status, policy.c.method, policy.c.business_days)
+        .outerjoin(policy, policy.c.account_id == accounts.c.id)
+        .where(id_in(tx, accounts.c.id, list(ids)))
+    )
+    statuses: dict[uuid.UUID, AccountStatus] = {}
+    overrides: dict[uuid.UUID, dict[str, int]] = {}
+    for account_id, status, method, days in tx.execute(query):
+        statuses[account_id] = AccountStatus(status)
+        if method is not None:
+            overrides.setdefault(account_id, {})[method] = days
+    return statuses, overrides
 
 
 def _plan(

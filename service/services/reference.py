@@ -11,10 +11,11 @@ this lock makes sure it can see them all).
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 from threading import Lock
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from service.config import Settings
 from service.db import holds as holds_repo
@@ -58,10 +59,41 @@ def amount(conn: Connection, value: object, code: str, *, field: str = "amount",
 
 
 def calendar(conn: Connection, settings: Settings, *, exclusive: bool = False) -> BusinessCalendar:
+    """The calendar with today's overrides (one round trip, lock included)."""
+    lock = None
     if conn.dialect.name == "postgresql":
-        fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-        conn.execute(text(f"SELECT {fn}(:k)"), {"k": CALENDAR_LOCK})
-    closures, openings = holds_repo.overrides(conn)
-    return BusinessCalendar(
-        name=settings.calendar, time_zone=settings.time_zone, closures=closures, openings=openings
-    )
+        lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    closures, openings = holds_repo.overrides(conn, lock=lock, lock_key=CALENDAR_LOCK)
+    key = (settings.calendar, settings.time_zone, tuple(sorted(closures.items())),
+           tuple(sorted(openings.items())))
+    found = _calendars.get(key)
+    if found is None:
+        found = BusinessCalendar(name=settings.calendar, time_zone=settings.time_zone,
+                                 closures=closures, openings=openings)
+        if len(_calendars) > 64:
+            _calendars.clear()
+        _calendars[key] = found
+    return found
+
+
+_calendars: dict[object, BusinessCalendar] = {}
+
+#: Hold policies change rarely and apply to new deposits only; a change made
+#: here is seen at once, one made by another process within this many seconds.
+POLICY_TTL_SECONDS = 5.0
+_policies: dict[str, tuple[float, dict[str, int]]] = {}
+
+
+def hold_policies(conn: Connection) -> dict[str, int]:
+    """Platform hold policies by method, cached per database."""
+    database = str(conn.engine.url)
+    now = time.monotonic()
+    cached = _policies.get(database)
+    if cached is None or now - cached[0] > POLICY_TTL_SECONDS:
+        cached = _policies[database] = (now, holds_repo.all_policies(conn))
+    return cached[1]
+
+
+def forget_hold_policies() -> None:
+    """Called after a policy change, so this process applies it at once."""
+    _policies.clear()

@@ -54,12 +54,12 @@ def run_idempotent(
 ) -> Response:
     """Run ``action`` once per key; replay its stored response afterwards."""
     with db.write() as tx:
-        if not idempotency.try_lock(tx, key.api_key_id, key.key):
+        locked, stored = idempotency.lock_and_find(tx, key.api_key_id, key.key)
+        if not locked:
             raise Conflict(
                 "a request with this Idempotency-Key is still being processed",
                 code="idempotency_key_in_use",
             )
-        stored = idempotency.find(tx, key.api_key_id, key.key)
         if stored is not None:
             if stored.request_hash != key.request_hash:
                 raise Conflict(

@@ -141,10 +141,27 @@ _PG_TRIGGERS = [
     ("postings_apply", "postings",
      "AFTER INSERT ON postings REFERENCING NEW TABLE AS new_postings "
      "FOR EACH STATEMENT EXECUTE FUNCTION ledger_apply_postings()"),
-    ("balances_guard", "balances",
-     "BEFORE INSERT OR UPDATE OR DELETE ON balances FOR EACH ROW EXECUTE FUNCTION ledger_guard_balances()"),
-    ("hold_lots_guard", "hold_lots",
-     "BEFORE INSERT OR UPDATE OR DELETE ON hold_lots FOR EACH ROW EXECUTE FUNCTION ledger_guard_lots()"),
+    # WHEN clauses keep PL/pgSQL out of the hot path: the function runs only for a
+    # direct change by a client (depth 0), never for the postings trigger's own
+    # updates nor for status-only updates.
+    ("balances_guard_insert", "balances",
+     "BEFORE INSERT ON balances FOR EACH ROW "
+     "WHEN (pg_trigger_depth() = 0 AND NEW.balance <> 0) EXECUTE FUNCTION ledger_guard_balances()"),
+    ("balances_guard_update", "balances",
+     "BEFORE UPDATE ON balances FOR EACH ROW "
+     "WHEN (pg_trigger_depth() = 0 AND NEW.balance IS DISTINCT FROM OLD.balance) "
+     "EXECUTE FUNCTION ledger_guard_balances()"),
+    ("balances_guard_delete", "balances",
+     "BEFORE DELETE ON balances FOR EACH ROW EXECUTE FUNCTION ledger_guard_balances()"),
+    ("hold_lots_guard_insert", "hold_lots",
+     "BEFORE INSERT ON hold_lots FOR EACH ROW "
+     "WHEN (pg_trigger_depth() = 0 AND NEW.amount <> 0) EXECUTE FUNCTION ledger_guard_lots()"),
+    ("hold_lots_guard_update", "hold_lots",
+     "BEFORE UPDATE ON hold_lots FOR EACH ROW "
+     "WHEN (pg_trigger_depth() = 0 AND NEW.amount IS DISTINCT FROM OLD.amount) "
+     "EXECUTE FUNCTION ledger_guard_lots()"),
+    ("hold_lots_guard_delete", "hold_lots",
+     "BEFORE DELETE ON hold_lots FOR EACH ROW EXECUTE FUNCTION ledger_guard_lots()"),
 ]
 
 _SQLITE_TRIGGERS = {

@@ -191,14 +191,11 @@ def upgrade() -> None:
     sa.Column('placed_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('release_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('released_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('release_entry_id', sa.Uuid(), nullable=True),
     sa.ForeignKeyConstraint(['account_id'], ['accounts.id'], name=op.f('fk_holds_account_id_accounts')),
     sa.ForeignKeyConstraint(['asset'], ['assets.code'], name=op.f('fk_holds_asset_assets')),
     sa.ForeignKeyConstraint(['deposit_id'], ['deposits.id'], name=op.f('fk_holds_deposit_id_deposits')),
-    sa.ForeignKeyConstraint(['release_entry_id'], ['journal_entries.id'], name=op.f('fk_holds_release_entry_id_journal_entries')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_holds')),
-    sa.UniqueConstraint('deposit_id', name=op.f('uq_holds_deposit_id')),
-    sa.UniqueConstraint('release_entry_id', name=op.f('uq_holds_release_entry_id'))
+    sa.UniqueConstraint('deposit_id', name=op.f('uq_holds_deposit_id'))
     )
     with op.batch_alter_table('holds', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_holds_account_id'), ['account_id'], unique=False)

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ARRAY, Column, ColumnElement, Connection, Insert, Table, Uuid, any_, bindparam
+from sqlalchemy import (
+    ARRAY,
+    Column,
+    ColumnElement,
+    Connection,
+    Insert,
+    Table,
+    Uuid,
+    any_,
+    bindparam,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -31,3 +43,60 @@ def skip_locked(conn: Connection) -> dict[str, bool]:
     """``FOR UPDATE SKIP LOCKED`` where the database has it (SQLite holds its one
     write lock for the whole transaction instead)."""
     return {"skip_locked": True} if conn.dialect.name == "postgresql" else {}
+
+
+_PG_ARRAY_TYPES = {
+    "UUID": "uuid",
+    "VARCHAR": "text",
+    "TEXT": "text",
+    "SMALLINT": "smallint",
+    "INTEGER": "integer",
+    "BIGINT": "bigint",
+    "BOOLEAN": "boolean",
+    "DATE": "date",
+    "TIMESTAMP": "timestamptz",
+}
+
+
+def _pg_array_type(column: Column[Any]) -> str:
+    compiled = column.type.dialect_impl(postgresql.dialect()).compile(postgresql.dialect())
+    return _PG_ARRAY_TYPES[compiled.split("(")[0].split(" ")[0]]
+
+
+@lru_cache(maxsize=64)
+def _pg_bulk_sql(table: Table, columns: tuple[str, ...], conflict: tuple[str, ...]) -> Any:
+    arrays = ", ".join(
+        f"CAST(:{name} AS {_pg_array_type(table.c[name])}[])" for name in columns
+    )
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
+    if conflict:
+        sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+    return text(sql)
+
+
+def bulk_insert(
+    conn: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    skip_conflicts_on: tuple[str, ...] = (),
+) -> int:
+    """Insert ``rows`` (all with the same keys) as ONE statement; return rows inserted.
+
+    PostgreSQL: ``INSERT ... SELECT * FROM unnest(array, ...)`` — one parameter
+    per column whatever the row count, so the statement is compiled once and
+    cached, and statement-level triggers see every row together (the postings
+    trigger needs whole entries in one statement). SQLite: ``executemany`` (its
+    triggers are per row). With ``skip_conflicts_on``, rows clashing on that
+    unique key are skipped (``ON CONFLICT DO NOTHING``): compare the count.
+    """
+    if not rows:
+        return 0
+    columns = tuple(rows[0])
+    if conn.dialect.name == "postgresql":
+        params = {name: [row[name] for row in rows] for name in columns}
+        return int(conn.execute(_pg_bulk_sql(table, columns, skip_conflicts_on), params).rowcount)
+    stmt = sqlite.insert(table)
+    if skip_conflicts_on:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
+    return int(conn.execute(stmt, list(rows)).rowcount)

@@ -17,7 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, insert, literal, select, union_all, update
+from sqlalchemy import Connection, and_, func, insert, literal, select, union_all, update
 
 from service.db.dialect import id_in, skip_locked, upsert
 from service.db.tables import (
@@ -291,15 +291,10 @@ def release_batch(
             union_all(leg(Bucket.HELD, 1, 1, True), leg(Bucket.AVAILABLE, 0, -1, False)),
         )
     )
-    has_entry = select(journal_entries.c.id).where(journal_entries.c.id == holds.c.id).exists()
     conn.execute(
         update(holds)
         .where(id_in(conn, holds.c.id, claimed))
-        .values(
-            status=HoldStatus.RELEASED.value,
-            released_at=now,
-            release_entry_id=case((has_entry, holds.c.id), else_=None),
-        )
+        .values(status=HoldStatus.RELEASED.value, released_at=now)
     )
     conn.execute(
         update(hold_lots)

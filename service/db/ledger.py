@@ -32,7 +32,7 @@ from service.domain.chart import Bucket, customer_account_name, ledger_account_i
 from service.domain.ids import new_id
 from service.domain.money import Asset
 from service.domain.posting import Entry
-from service.db.dialect import upsert
+from service.db.dialect import bulk_insert, upsert
 from service.db.tables import assets, balances, journal_entries, postings
 
 _CUSTOMER_PREFIX = "Liabilities:Customers:"
@@ -125,7 +125,7 @@ def insert_entries(conn: Connection, entries: list[Entry]) -> list[uuid.UUID]:
         }
         for entry in entries
     ]
-    conn.execute(journal_entries.insert().values(rows))
+    bulk_insert(conn, journal_entries, rows)
     return [row["id"] for row in rows]
 
 
@@ -149,7 +149,7 @@ def insert_postings_of(conn: Connection, entries: list[Entry]) -> None:
                     "hold_id": posting.hold_id,
                 }
             )
-    conn.execute(postings.insert().values(rows))
+    bulk_insert(conn, postings, rows)
 
 
 def load_assets(conn: Connection) -> Mapping[str, Asset]:

@@ -226,7 +226,6 @@ holds = Table(
     Column("placed_at", UTCDateTime, nullable=False),
     Column("release_at", UTCDateTime, nullable=False),
     Column("released_at", UTCDateTime, nullable=True),
-    Column("release_entry_id", Uuid, ForeignKey("journal_entries.id"), nullable=True, unique=True),
     Index("ix_holds_status_release_at", "status", "release_at"),
 )
 
@@ -265,3 +264,58 @@ calendar_overrides = Table(
     Column("business_day", Boolean, nullable=False),
     Column("name", String(200), nullable=False),
 )
+
+# -- withdrawals, chargebacks, reference rates (issue 5) ----------------------------
+
+withdrawals = Table(
+    "withdrawals",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("account_id", Uuid, ForeignKey("accounts.id"), nullable=False),
+    #: standard (requested by the customer) or final (compliance, restricted account).
+    Column("kind", String(16), nullable=False),
+    Column("asset", String(16), ForeignKey("assets.code"), nullable=False),
+    _money("amount"),
+    Column("destination", String(500), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("txid", String(255), nullable=True),
+    #: Why it was rejected or failed.
+    Column("reason", String(1000), nullable=True),
+    #: The entry that reserved the funds (Available/Held -> Withdrawing).
+    Column("entry_id", Uuid, ForeignKey("journal_entries.id"), nullable=False, unique=True),
+    #: The entry that paid it out or returned it, once it is final.
+    Column("settle_entry_id", Uuid, ForeignKey("journal_entries.id"), nullable=True, unique=True),
+    _created_at(),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_withdrawals_account_id_created_at", "account_id", "created_at"),
+    Index("ix_withdrawals_status_created_at", "status", "created_at"),
+)
+
+chargebacks = Table(
+    "chargebacks",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("account_id", Uuid, ForeignKey("accounts.id"), nullable=False, index=True),
+    #: Unique: a deposit is charged back at most once, whatever runs concurrently.
+    Column("deposit_id", Uuid, ForeignKey("deposits.id"), nullable=False, unique=True),
+    Column("asset", String(16), ForeignKey("assets.code"), nullable=False),
+    _money("amount"),
+    _money("recovered"),
+    _money("receivable"),
+    Column("reason", String(1000), nullable=False),
+    Column("entry_id", Uuid, ForeignKey("journal_entries.id"), nullable=False, unique=True),
+    _created_at(),
+)
+
+rates = Table(
+    "rates",
+    metadata,
+    Column("asset", String(16), ForeignKey("assets.code"), primary_key=True),
+    #: USD per unit of the asset as exact decimal text: a price, not a money amount.
+    Column("usd", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(100), nullable=False),
+)
+
+#: The audit list of an account is read newest first, a page at a time.
+Index("ix_audit_log_account_id_at", audit_log.c.account_id, audit_log.c.at)

@@ -20,12 +20,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from service.config import Settings
 from service.db import holds as holds_repo
 from service.db import ledger, repositories
-from service.db.dialect import id_in, upsert
+from service.db.dialect import bulk_insert, id_in
 from service.db.tables import account_hold_policies, accounts, deposits, holds
 from service.domain.accounts import AccountStatus, require_active
 from service.domain.calendar import BusinessCalendar, CalendarRangeError
@@ -211,14 +211,9 @@ def _write(tx: Connection, planned: list[_Planned], now: datetime) -> None:
         }
         for p in planned
     ]
-    inserted = tx.execute(
-        upsert(tx, deposits)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["method", "external_ref"])
-        .returning(deposits.c.id)
-    ).all()
-    if len(inserted) < len(rows):
-        _raise_duplicate(tx, planned, {row[0] for row in inserted})
+    inserted = bulk_insert(tx, deposits, rows, skip_conflicts_on=("method", "external_ref"))
+    if inserted < len(rows):
+        _raise_duplicate(tx, planned)
     hold_rows = [
         {
             "id": p.view.hold.id,
@@ -235,12 +230,14 @@ def _write(tx: Connection, planned: list[_Planned], now: datetime) -> None:
         for p in planned
         if p.view.hold is not None
     ]
-    if hold_rows:
-        tx.execute(insert(holds).values(hold_rows))
+    bulk_insert(tx, holds, hold_rows)
     ledger.insert_postings_of(tx, [p.entry for p in planned])
 
 
-def _raise_duplicate(tx: Connection, planned: list[_Planned], inserted: set[uuid.UUID]) -> None:
+def _raise_duplicate(tx: Connection, planned: list[_Planned]) -> None:
+    """Some deposits clashed with earlier ones on (method, external_ref): name the first."""
+    query = select(deposits.c.id).where(id_in(tx, deposits.c.id, [p.view.id for p in planned]))
+    inserted = {row[0] for row in tx.execute(query)}
     for index, p in enumerate(planned):
         if p.view.id not in inserted:
             raise Conflict(

@@ -1,0 +1,71 @@
+"""The release job at scale: N due holds released by ``ledger release-holds``.
+
+Seeds N card deposits (each with a hold) through the batch deposit service,
+then runs the release command in a child process and reports holds/s and the
+child's peak RSS. Target: 1,000,000 holds in ≤ 20 s with peak RSS < 200 MB.
+Runs on PostgreSQL (and on SQLite with ``--sqlite``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from bench.common import BIN, analyze, database, peak_rss_mb, record
+from bench.http_deposits import open_accounts
+from service.config import Settings
+from service.db.database import Database
+from service.domain.holds import Method
+from service.services.deposits import DepositCommand, record_deposits
+
+SETTLED = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
+
+
+def seed(url: str, holds: int) -> None:
+    accounts = [uuid.UUID(a) for a in open_accounts(url, 1000)]
+    db = Database(url)
+    settings = Settings(database_url=url)
+    started = time.perf_counter()
+    for start in range(0, holds, 1000):
+        cmds = [DepositCommand(accounts[i % len(accounts)], Method.CARD, "USD", Decimal("10.00"),
+                               f"seed-{uuid.uuid4().hex}", SETTLED)
+                for i in range(start, min(start + 1000, holds))]
+        with db.write() as tx:
+            record_deposits(tx, cmds, settings=settings, now=SETTLED + timedelta(hours=1))
+    db.dispose()
+    print(f"seeded {holds:,} holds in {time.perf_counter() - started:.1f}s", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--holds", type=int, default=100_000)
+    parser.add_argument("--batch-size", type=int, default=10_000)
+    parser.add_argument("--sqlite", action="store_true", help="also run on SQLite")
+    args = parser.parse_args()
+    for kind in ("postgresql", "sqlite") if args.sqlite else ("postgresql",):
+        with database(kind, "release") as url:
+            seed(url, args.holds)
+            analyze(url)
+            started = time.perf_counter()
+            out = subprocess.run(
+                [str(BIN / "ledger"), "release-holds", "--batch-size", str(args.batch_size)],
+                env={**os.environ, "LEDGER_DATABASE_URL": url}, check=True, capture_output=True,
+                text=True).stdout
+            elapsed = time.perf_counter() - started
+            summary = json.loads(out)
+            assert summary["released"] == args.holds, summary
+            record(f"release_holds_{kind}", {
+                "holds": args.holds, "seconds": elapsed, "holds_per_s": args.holds / elapsed,
+                "peak_rss_mb": peak_rss_mb(children=True), "batch_size": args.batch_size,
+                "target_seconds_per_million": 20, "target_peak_rss_mb": 200,
+            })
+
+
+if __name__ == "__main__":
+    main()

@@ -36,8 +36,10 @@ lint: $(STAMP)
 migrate: $(STAMP)
 	$(BIN)/ledger db upgrade
 
-## bench: the benchmarks under bench/ (never part of `make test`)
+## bench: the benchmarks under bench/ (never part of `make test`); needs PostgreSQL
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python -m bench
 
 clean:

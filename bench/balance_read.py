@@ -43,8 +43,15 @@ def seed(db: Database, account: uuid.UUID, postings: int) -> None:
     entries = postings // 2
     if db.is_postgres:
         with db.write() as tx:
-            tx.execute(text(_PG_SEED), {"account": account, "entries": entries,
-                                        "clearing": clearing, "available": available})
+            tx.execute(
+                text(_PG_SEED),
+                {
+                    "account": account,
+                    "entries": entries,
+                    "clearing": clearing,
+                    "available": available,
+                },
+            )
         return
     for start in range(0, entries, 5000):
         ids = [uuid.uuid4().hex for _ in range(min(5000, entries - start))]
@@ -52,12 +59,20 @@ def seed(db: Database, account: uuid.UUID, postings: int) -> None:
             tx.exec_driver_sql(
                 "INSERT INTO journal_entries (id, type, posted_at, reference, memo, account_id) "
                 "VALUES (?, 'deposit', '2026-11-20 00:00:00.000000', 'seed', '', ?)",
-                [(i, account.hex) for i in ids])
+                [(i, account.hex) for i in ids],
+            )
             tx.exec_driver_sql(
-                "INSERT INTO postings (entry_id, line, ledger_account_id, asset, amount, account_id)"
-                " VALUES (?, ?, ?, 'USD', ?, ?)",
-                [row for i in ids for row in ((i, 1, clearing.hex, 100, None),
-                                              (i, 2, available.hex, -100, account.hex))])
+                "INSERT INTO postings (entry_id, line, ledger_account_id, asset, amount, "
+                "account_id) VALUES (?, ?, ?, 'USD', ?, ?)",
+                [
+                    row
+                    for i in ids
+                    for row in (
+                        (i, 1, clearing.hex, 100, None),
+                        (i, 2, available.hex, -100, account.hex),
+                    )
+                ],
+            )
 
 
 def measure(client: object, path: str, headers: dict[str, str], reads: int) -> list[float]:
@@ -83,8 +98,12 @@ def main() -> None:
             app = create_app(Settings(database_url=url), db)
             client = app.test_client()
             headers = {"Authorization": f"Bearer {key}", "X-Client-Country": "GB"}
-            small, large = (client.post("/v1/accounts", json={"external_id": name, "country": "GB"},
-                                        headers=headers).get_json()["id"] for name in ("s", "l"))
+            small, large = (
+                client.post(
+                    "/v1/accounts", json={"external_id": name, "country": "GB"}, headers=headers
+                ).get_json()["id"]
+                for name in ("s", "l")
+            )
             started = time.perf_counter()
             seed(db, uuid.UUID(small), 1000)
             seed(db, uuid.UUID(large), args.postings)
@@ -98,10 +117,16 @@ def main() -> None:
                 figures[f"{name}_p50_ms"] = statistics.median(timings) * 1000
                 figures[f"{name}_p99_ms"] = timings[int(len(timings) * 0.99) - 1] * 1000
             db.dispose()
-            record(f"balance_read_{kind}", {
-                **figures, "postings_small": 1000, "postings_large": args.postings,
-                "p99_ratio": figures["large_p99_ms"] / figures["small_p99_ms"], "target_ratio": 1.5,
-            })
+            record(
+                f"balance_read_{kind}",
+                {
+                    **figures,
+                    "postings_small": 1000,
+                    "postings_large": args.postings,
+                    "p99_ratio": figures["large_p99_ms"] / figures["small_p99_ms"],
+                    "target_ratio": 1.5,
+                },
+            )
 
 
 if __name__ == "__main__":

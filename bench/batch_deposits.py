@@ -33,13 +33,23 @@ def main() -> None:
         accounts = open_accounts(url, 1000)
         bodies = []
         for r in range(args.requests + args.clients):
-            items = [{"account_id": accounts[(r * args.size + i) % len(accounts)], "method": "card",
-                      "asset": "USD", "amount": "25.00", "external_ref": f"b-{uuid.uuid4().hex}"}
-                     for i in range(args.size)]
+            items = [
+                {
+                    "account_id": accounts[(r * args.size + i) % len(accounts)],
+                    "method": "card",
+                    "asset": "USD",
+                    "amount": "25.00",
+                    "external_ref": f"b-{uuid.uuid4().hex}",
+                }
+                for i in range(args.size)
+            ]
             bodies.append(json.dumps({"deposits": items}))
         port = free_port()
-        with server([str(BIN / "ledger"), "serve", "--port", str(port), "--workers",
-                     str(args.workers)], {"LEDGER_DATABASE_URL": url}, port):
+        with server(
+            [str(BIN / "ledger"), "serve", "--port", str(port), "--workers", str(args.workers)],
+            {"LEDGER_DATABASE_URL": url},
+            port,
+        ):
             latencies: list[float] = []
             failures: list[str] = []
             lock = threading.Lock()
@@ -48,9 +58,17 @@ def main() -> None:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
                 for body in mine:
                     started = time.perf_counter()
-                    conn.request("POST", "/v1/deposits/batch", body=body, headers={
-                        "Authorization": f"Bearer {key}", "Content-Type": "application/json",
-                        "X-Client-Country": "GB", "Idempotency-Key": uuid.uuid4().hex})
+                    conn.request(
+                        "POST",
+                        "/v1/deposits/batch",
+                        body=body,
+                        headers={
+                            "Authorization": f"Bearer {key}",
+                            "Content-Type": "application/json",
+                            "X-Client-Country": "GB",
+                            "Idempotency-Key": uuid.uuid4().hex,
+                        },
+                    )
                     response = conn.getresponse()
                     payload = response.read()
                     with lock:
@@ -60,12 +78,14 @@ def main() -> None:
                     conn.close()
                     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 
-            warm, timed = bodies[: args.clients], bodies[args.clients:]
+            warm, timed = bodies[: args.clients], bodies[args.clients :]
             client(warm)
             analyze(url)
             latencies.clear()
-            threads = [threading.Thread(target=client, args=(timed[i:: args.clients],))
-                       for i in range(args.clients)]
+            threads = [
+                threading.Thread(target=client, args=(timed[i :: args.clients],))
+                for i in range(args.clients)
+            ]
             started = time.perf_counter()
             for thread in threads:
                 thread.start()
@@ -75,13 +95,20 @@ def main() -> None:
         if failures:
             print("failures:", failures[:3], file=sys.stderr)
         deposits = len(timed) * args.size
-        record("batch_deposits", {
-            "deposits": deposits, "seconds": elapsed, "deposits_per_s": deposits / elapsed,
-            "request_p50_ms": statistics.median(latencies) * 1000,
-            "request_max_ms": max(latencies) * 1000, "failures": len(failures),
-            "target_deposits_per_s": 10_000,
-            "settings": f"{args.clients} clients, {args.size}/request, sync workers={args.workers}",
-        })
+        record(
+            "batch_deposits",
+            {
+                "deposits": deposits,
+                "seconds": elapsed,
+                "deposits_per_s": deposits / elapsed,
+                "request_p50_ms": statistics.median(latencies) * 1000,
+                "request_max_ms": max(latencies) * 1000,
+                "failures": len(failures),
+                "target_deposits_per_s": 10_000,
+                "settings": f"{args.clients} clients, {args.size}/request, "
+                f"sync workers={args.workers}",
+            },
+        )
 
 
 if __name__ == "__main__":

@@ -17,17 +17,41 @@ import uuid
 from datetime import UTC, datetime
 
 from flask import Flask, Response
-from sqlalchemy import (BigInteger, Column, DateTime, Integer, MetaData, String, Table, Uuid,
-                        create_engine, insert, update)
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+    create_engine,
+    insert,
+    update,
+)
 
 metadata = MetaData()
-entries = Table("ceiling_entries", metadata, Column("id", Uuid, primary_key=True),
-                Column("posted_at", DateTime(timezone=True), nullable=False))
-postings = Table("ceiling_postings", metadata, Column("entry_id", Uuid, primary_key=True),
-                 Column("line", Integer, primary_key=True), Column("account", String(64)),
-                 Column("amount", BigInteger))
-balances = Table("ceiling_balances", metadata, Column("account", String(64), primary_key=True),
-                 Column("balance", BigInteger, nullable=False))
+entries = Table(
+    "ceiling_entries",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("posted_at", DateTime(timezone=True), nullable=False),
+)
+postings = Table(
+    "ceiling_postings",
+    metadata,
+    Column("entry_id", Uuid, primary_key=True),
+    Column("line", Integer, primary_key=True),
+    Column("account", String(64)),
+    Column("amount", BigInteger),
+)
+balances = Table(
+    "ceiling_balances",
+    metadata,
+    Column("account", String(64), primary_key=True),
+    Column("balance", BigInteger, nullable=False),
+)
 ACCOUNTS = [f"acct-{i}" for i in range(1000)]
 
 
@@ -58,12 +82,20 @@ def make_app() -> Flask:
         entry_id = uuid.uuid4()
         with engine.begin() as conn:
             conn.execute(insert(entries).values(id=entry_id, posted_at=datetime.now(UTC)))
-            conn.execute(insert(postings).values([
-                {"entry_id": entry_id, "line": 1, "account": source, "amount": -1000},
-                {"entry_id": entry_id, "line": 2, "account": target, "amount": 1000}]))
+            conn.execute(
+                insert(postings).values(
+                    [
+                        {"entry_id": entry_id, "line": 1, "account": source, "amount": -1000},
+                        {"entry_id": entry_id, "line": 2, "account": target, "amount": 1000},
+                    ]
+                )
+            )
             for account, amount in ((source, -1000), (target, 1000)):
-                conn.execute(update(balances).where(balances.c.account == account)
-                             .values(balance=balances.c.balance + amount))
+                conn.execute(
+                    update(balances)
+                    .where(balances.c.account == account)
+                    .values(balance=balances.c.balance + amount)
+                )
         return Response(f'{{"id": "{entry_id}"}}', status=201, mimetype="application/json")
 
     return app

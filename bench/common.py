@@ -25,7 +25,9 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-PG_ADMIN = os.environ.get("LEDGER_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN = os.environ.get(
+    "LEDGER_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 RESULTS = ROOT / "var" / "bench-results.json"
 
 
@@ -65,8 +67,12 @@ def database(kind: str, name: str) -> Iterator[str]:
 
 
 def migrate(url: str) -> None:
-    subprocess.run([str(BIN / "ledger"), "db", "upgrade"], env={**os.environ, "LEDGER_DATABASE_URL": url},
-                   check=True, capture_output=True)
+    subprocess.run(
+        [str(BIN / "ledger"), "db", "upgrade"],
+        env={**os.environ, "LEDGER_DATABASE_URL": url},
+        check=True,
+        capture_output=True,
+    )
 
 
 def analyze(url: str) -> None:
@@ -87,8 +93,14 @@ def free_port() -> int:
 @contextlib.contextmanager
 def server(args: list[str], env: dict[str, str], port: int) -> Iterator[str]:
     """Start a server process and wait until ``/healthz`` answers."""
-    process = subprocess.Popen(args, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    process = subprocess.Popen(
+        args,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -98,7 +110,9 @@ def server(args: list[str], env: dict[str, str], port: int) -> Iterator[str]:
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not start: {process.stderr.read() if process.stderr else ''}") from None
+                    raise RuntimeError(
+                        f"server did not start: {process.stderr.read() if process.stderr else ''}"
+                    ) from None
                 time.sleep(0.1)
         yield base
     finally:
@@ -111,7 +125,8 @@ def server(args: list[str], env: dict[str, str], port: int) -> Iterator[str]:
 
 WRK_REPORT = r"""
 done = function(summary, latency, requests)
-  io.write(string.format('WRK {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "errors": %d, "non2xx": %d}\n',
+  io.write(string.format('WRK {"requests": %d, "duration_us": %d, "p50_us": %d, ' ..
+    '"p99_us": %d, "errors": %d, "non2xx": %d}\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
     summary.errors.status))
@@ -119,17 +134,36 @@ end
 """
 
 
-def wrk(url: str, *, script: str, seconds: int, connections: int, threads: int = 2,
-        args: list[str] | None = None) -> dict[str, float]:
+def wrk(
+    url: str,
+    *,
+    script: str,
+    seconds: int,
+    connections: int,
+    threads: int = 2,
+    args: list[str] | None = None,
+) -> dict[str, float]:
     """Run wrk with ``script`` (plus the reporting hook); requests/s and latency in ms."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script + WRK_REPORT)
         path = handle.name
     try:
         out = subprocess.run(
-            ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", path, url,
-             "--", *(args or [])],
-            check=True, capture_output=True, text=True,
+            [
+                "wrk",
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{seconds}s",
+                "--latency",
+                "-s",
+                path,
+                url,
+                "--",
+                *(args or []),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
     finally:
         os.unlink(path)
@@ -163,6 +197,10 @@ def _fmt(value: Any) -> str:
 
 
 def api_key(url: str, role: str) -> str:
-    return subprocess.run([str(BIN / "ledger"), "keys", "create", "--role", role],
-                          env={**os.environ, "LEDGER_DATABASE_URL": url}, check=True,
-                          capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        [str(BIN / "ledger"), "keys", "create", "--role", role],
+        env={**os.environ, "LEDGER_DATABASE_URL": url},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()

@@ -59,9 +59,18 @@ def open_accounts(url: str, n: int) -> list[str]:
     db = Database(url)
     now = datetime.now(UTC)
     with db.write() as tx:
-        ids = [str(open_account(tx, OpenAccount(f"bench-{uuid.uuid4()}", "GB", Tier.BASIC),
-                                client_country="GB", blocked=Settings().blocked_countries,
-                                now=now).id) for _ in range(n)]
+        ids = [
+            str(
+                open_account(
+                    tx,
+                    OpenAccount(f"bench-{uuid.uuid4()}", "GB", Tier.BASIC),
+                    client_country="GB",
+                    blocked=Settings().blocked_countries,
+                    now=now,
+                ).id
+            )
+            for _ in range(n)
+        ]
     db.dispose()
     return ids
 
@@ -83,30 +92,77 @@ def main() -> None:
         settings = f"sync workers={args.workers}, wrk -t2 -c{args.connections} -d{args.seconds}s"
 
         port = free_port()
-        with server([sys.executable, "-m", "bench.serve_ceiling", "--port", str(port),
-                     "--workers", str(args.workers)], {"CEILING_DATABASE_URL": url}, port) as base:
+        with server(
+            [
+                sys.executable,
+                "-m",
+                "bench.serve_ceiling",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+            ],
+            {"CEILING_DATABASE_URL": url},
+            port,
+        ) as base:
             wrk(base + "/transfer", script=TRANSFER_SCRIPT, seconds=2, connections=args.connections)
-            ceiling = wrk(base + "/transfer", script=TRANSFER_SCRIPT, seconds=args.seconds,
-                          connections=args.connections)
-            ping = wrk(base + "/ping", script=PING_SCRIPT, seconds=args.seconds,
-                       connections=args.connections)
+            ceiling = wrk(
+                base + "/transfer",
+                script=TRANSFER_SCRIPT,
+                seconds=args.seconds,
+                connections=args.connections,
+            )
+            ping = wrk(
+                base + "/ping",
+                script=PING_SCRIPT,
+                seconds=args.seconds,
+                connections=args.connections,
+            )
         record("ceiling_transfer", {**ceiling, "settings": settings})
         record("ceiling_ping", {**ping, "settings": settings})
 
         port = free_port()
-        with server([str(BIN / "ledger"), "serve", "--port", str(port), "--workers",
-                     str(args.workers)], {"LEDGER_DATABASE_URL": url}, port) as base:
-            wrk(base, script=DEPOSIT_SCRIPT, seconds=2, connections=args.connections,
-                args=[str(many), key])
+        with server(
+            [str(BIN / "ledger"), "serve", "--port", str(port), "--workers", str(args.workers)],
+            {"LEDGER_DATABASE_URL": url},
+            port,
+        ) as base:
+            wrk(
+                base,
+                script=DEPOSIT_SCRIPT,
+                seconds=2,
+                connections=args.connections,
+                args=[str(many), key],
+            )
             analyze(url)
-            spread = wrk(base, script=DEPOSIT_SCRIPT, seconds=args.seconds,
-                         connections=args.connections, args=[str(many), key])
-            one = wrk(base, script=DEPOSIT_SCRIPT, seconds=args.seconds,
-                      connections=args.connections, args=[str(hot), key])
-        for name, figures in (("http_deposits_many_accounts", spread),
-                              ("http_deposits_hot_account", one)):
-            record(name, {**figures, "ratio_to_ceiling": figures["rps"] / ceiling["rps"],
-                          "target_ratio": 0.5, "target_p99_ms": 50, "settings": settings})
+            spread = wrk(
+                base,
+                script=DEPOSIT_SCRIPT,
+                seconds=args.seconds,
+                connections=args.connections,
+                args=[str(many), key],
+            )
+            one = wrk(
+                base,
+                script=DEPOSIT_SCRIPT,
+                seconds=args.seconds,
+                connections=args.connections,
+                args=[str(hot), key],
+            )
+        for name, figures in (
+            ("http_deposits_many_accounts", spread),
+            ("http_deposits_hot_account", one),
+        ):
+            record(
+                name,
+                {
+                    **figures,
+                    "ratio_to_ceiling": figures["rps"] / ceiling["rps"],
+                    "target_ratio": 0.5,
+                    "target_p99_ms": 50,
+                    "settings": settings,
+                },
+            )
 
 
 if __name__ == "__main__":

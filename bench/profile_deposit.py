@@ -27,14 +27,23 @@ def main() -> None:
         app = create_app(Settings(database_url=url))
         client = app.test_client()
         headers = {"Authorization": f"Bearer {key}", "X-Client-Country": "GB"}
-        account = client.post("/v1/accounts", json={"external_id": "p", "country": "GB"},
-                              headers=headers).get_json()["id"]
+        account = client.post(
+            "/v1/accounts", json={"external_id": "p", "country": "GB"}, headers=headers
+        ).get_json()["id"]
 
         def deposit() -> None:
             ref = uuid.uuid4().hex
-            response = client.post("/v1/deposits", headers={**headers, "Idempotency-Key": ref},
-                                   json={"account_id": account, "method": "card", "asset": "USD",
-                                         "amount": "10.00", "external_ref": ref})
+            response = client.post(
+                "/v1/deposits",
+                headers={**headers, "Idempotency-Key": ref},
+                json={
+                    "account_id": account,
+                    "method": "card",
+                    "asset": "USD",
+                    "amount": "10.00",
+                    "external_ref": ref,
+                },
+            )
             assert response.status_code == 201, response.get_json()
 
         for _ in range(200):
@@ -45,8 +54,10 @@ def main() -> None:
             for _ in range(args.deposits):
                 deposit()
         elapsed = time.perf_counter() - started
-        print(f"{args.deposits} deposits in {elapsed:.2f}s: "
-              f"{elapsed / args.deposits * 1000:.2f} ms each (profiled, one process)")
+        print(
+            f"{args.deposits} deposits in {elapsed:.2f}s: "
+            f"{elapsed / args.deposits * 1000:.2f} ms each (profiled, one process)"
+        )
         print(profiler.output_text(show_all=False, color=False, time="percent_of_total")[:6000])
         if args.html:
             with open(args.html, "w") as handle:

@@ -33,9 +33,17 @@ def seed(url: str, holds: int) -> None:
     settings = Settings(database_url=url)
     started = time.perf_counter()
     for start in range(0, holds, 1000):
-        cmds = [DepositCommand(accounts[i % len(accounts)], Method.CARD, "USD", Decimal("10.00"),
-                               f"seed-{uuid.uuid4().hex}", SETTLED)
-                for i in range(start, min(start + 1000, holds))]
+        cmds = [
+            DepositCommand(
+                accounts[i % len(accounts)],
+                Method.CARD,
+                "USD",
+                Decimal("10.00"),
+                f"seed-{uuid.uuid4().hex}",
+                SETTLED,
+            )
+            for i in range(start, min(start + 1000, holds))
+        ]
         with db.write() as tx:
             record_deposits(tx, cmds, settings=settings, now=SETTLED + timedelta(hours=1))
     db.dispose()
@@ -55,16 +63,26 @@ def main() -> None:
             started = time.perf_counter()
             out = subprocess.run(
                 [str(BIN / "ledger"), "release-holds", "--batch-size", str(args.batch_size)],
-                env={**os.environ, "LEDGER_DATABASE_URL": url}, check=True, capture_output=True,
-                text=True).stdout
+                env={**os.environ, "LEDGER_DATABASE_URL": url},
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
             elapsed = time.perf_counter() - started
             summary = json.loads(out)
             assert summary["released"] == args.holds, summary
-            record(f"release_holds_{kind}", {
-                "holds": args.holds, "seconds": elapsed, "holds_per_s": args.holds / elapsed,
-                "peak_rss_mb": peak_rss_mb(children=True), "batch_size": args.batch_size,
-                "target_seconds_per_million": 20, "target_peak_rss_mb": 200,
-            })
+            record(
+                f"release_holds_{kind}",
+                {
+                    "holds": args.holds,
+                    "seconds": elapsed,
+                    "holds_per_s": args.holds / elapsed,
+                    "peak_rss_mb": peak_rss_mb(children=True),
+                    "batch_size": args.batch_size,
+                    "target_seconds_per_million": 20,
+                    "target_peak_rss_mb": 200,
+                },
+            )
 
 
 if __name__ == "__main__":

@@ -15,9 +15,9 @@ from sqlalchemy import Connection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from service.config import Settings  # noqa: E402
-from service.db.database import make_engine  # noqa: E402
-from service.db.tables import metadata  # noqa: E402
+from service.config import Settings
+from service.db.database import make_engine
+from service.db.tables import metadata
 
 
 def _run(connection: Connection) -> None:

@@ -130,38 +130,71 @@ END $$;
 """
 
 _PG_TRIGGERS = [
-    ("journal_entries_append_only", "journal_entries",
-     "BEFORE UPDATE OR DELETE ON journal_entries FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()"),
-    ("journal_entries_no_truncate", "journal_entries",
-     "BEFORE TRUNCATE ON journal_entries FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change()"),
-    ("postings_append_only", "postings",
-     "BEFORE UPDATE OR DELETE ON postings FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()"),
-    ("postings_no_truncate", "postings",
-     "BEFORE TRUNCATE ON postings FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change()"),
-    ("postings_apply", "postings",
-     "AFTER INSERT ON postings REFERENCING NEW TABLE AS new_postings "
-     "FOR EACH STATEMENT EXECUTE FUNCTION ledger_apply_postings()"),
+    (
+        "journal_entries_append_only",
+        "journal_entries",
+        "BEFORE UPDATE OR DELETE ON journal_entries FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()",
+    ),
+    (
+        "journal_entries_no_truncate",
+        "journal_entries",
+        "BEFORE TRUNCATE ON journal_entries FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change()",
+    ),
+    (
+        "postings_append_only",
+        "postings",
+        "BEFORE UPDATE OR DELETE ON postings FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()",
+    ),
+    (
+        "postings_no_truncate",
+        "postings",
+        "BEFORE TRUNCATE ON postings FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change()",
+    ),
+    (
+        "postings_apply",
+        "postings",
+        "AFTER INSERT ON postings REFERENCING NEW TABLE AS new_postings "
+        "FOR EACH STATEMENT EXECUTE FUNCTION ledger_apply_postings()",
+    ),
     # WHEN clauses keep PL/pgSQL out of the hot path: the function runs only for a
     # direct change by a client (depth 0), never for the postings trigger's own
     # updates nor for status-only updates.
-    ("balances_guard_insert", "balances",
-     "BEFORE INSERT ON balances FOR EACH ROW "
-     "WHEN (pg_trigger_depth() = 0 AND NEW.balance <> 0) EXECUTE FUNCTION ledger_guard_balances()"),
-    ("balances_guard_update", "balances",
-     "BEFORE UPDATE ON balances FOR EACH ROW "
-     "WHEN (pg_trigger_depth() = 0 AND NEW.balance IS DISTINCT FROM OLD.balance) "
-     "EXECUTE FUNCTION ledger_guard_balances()"),
-    ("balances_guard_delete", "balances",
-     "BEFORE DELETE ON balances FOR EACH ROW EXECUTE FUNCTION ledger_guard_balances()"),
-    ("hold_lots_guard_insert", "hold_lots",
-     "BEFORE INSERT ON hold_lots FOR EACH ROW "
-     "WHEN (pg_trigger_depth() = 0 AND NEW.amount <> 0) EXECUTE FUNCTION ledger_guard_lots()"),
-    ("hold_lots_guard_update", "hold_lots",
-     "BEFORE UPDATE ON hold_lots FOR EACH ROW "
-     "WHEN (pg_trigger_depth() = 0 AND NEW.amount IS DISTINCT FROM OLD.amount) "
-     "EXECUTE FUNCTION ledger_guard_lots()"),
-    ("hold_lots_guard_delete", "hold_lots",
-     "BEFORE DELETE ON hold_lots FOR EACH ROW EXECUTE FUNCTION ledger_guard_lots()"),
+    (
+        "balances_guard_insert",
+        "balances",
+        "BEFORE INSERT ON balances FOR EACH ROW "
+        "WHEN (pg_trigger_depth() = 0 AND NEW.balance <> 0) EXECUTE FUNCTION ledger_guard_balances()",
+    ),
+    (
+        "balances_guard_update",
+        "balances",
+        "BEFORE UPDATE ON balances FOR EACH ROW "
+        "WHEN (pg_trigger_depth() = 0 AND NEW.balance IS DISTINCT FROM OLD.balance) "
+        "EXECUTE FUNCTION ledger_guard_balances()",
+    ),
+    (
+        "balances_guard_delete",
+        "balances",
+        "BEFORE DELETE ON balances FOR EACH ROW EXECUTE FUNCTION ledger_guard_balances()",
+    ),
+    (
+        "hold_lots_guard_insert",
+        "hold_lots",
+        "BEFORE INSERT ON hold_lots FOR EACH ROW "
+        "WHEN (pg_trigger_depth() = 0 AND NEW.amount <> 0) EXECUTE FUNCTION ledger_guard_lots()",
+    ),
+    (
+        "hold_lots_guard_update",
+        "hold_lots",
+        "BEFORE UPDATE ON hold_lots FOR EACH ROW "
+        "WHEN (pg_trigger_depth() = 0 AND NEW.amount IS DISTINCT FROM OLD.amount) "
+        "EXECUTE FUNCTION ledger_guard_lots()",
+    ),
+    (
+        "hold_lots_guard_delete",
+        "hold_lots",
+        "BEFORE DELETE ON hold_lots FOR EACH ROW EXECUTE FUNCTION ledger_guard_lots()",
+    ),
 ]
 
 _SQLITE_TRIGGERS = {
@@ -203,8 +236,13 @@ def drop_ledger_guards() -> None:
         op.execute("DROP TRIGGER IF EXISTS journal_entries_balanced ON journal_entries")
         for name, table, _body in _PG_TRIGGERS:
             op.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
-        for fn in ("ledger_refuse_change", "ledger_apply_postings", "ledger_check_entry",
-                   "ledger_guard_balances", "ledger_guard_lots"):
+        for fn in (
+            "ledger_refuse_change",
+            "ledger_apply_postings",
+            "ledger_check_entry",
+            "ledger_guard_balances",
+            "ledger_guard_lots",
+        ):
             op.execute(f"DROP FUNCTION IF EXISTS {fn}()")
     else:
         for name in _SQLITE_TRIGGERS:

@@ -13,7 +13,7 @@ from service.domain.money import Amount, AmountError, parse_decimal
 from service.domain.timestamps import format_utc, parse_aware
 
 
-class Money(fields.Field):
+class Money(fields.Field[Decimal]):
     """An amount as a JSON string of a plain decimal, e.g. ``"100.00"``.
 
     Loads to :class:`~decimal.Decimal`. A JSON number is refused (it may already
@@ -23,11 +23,14 @@ class Money(fields.Field):
     """
 
     def __init__(self, *, positive: bool = True, **kwargs: Any) -> None:
+        kwargs["metadata"] = {
+            "type": "string",
+            "pattern": r"^[0-9]+(\.[0-9]+)?$",
+            "example": "100.00",
+            **kwargs.get("metadata", {}),
+        }
         super().__init__(**kwargs)
         self.positive = positive
-        self.metadata.setdefault("type", "string")
-        self.metadata.setdefault("pattern", r"^\d+(\.\d+)?$")
-        self.metadata.setdefault("example", "100.00")
 
     def _deserialize(
         self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
@@ -79,8 +82,8 @@ class Country(fields.String):
     """ISO 3166-1 alpha-2, upper-cased on load."""
 
     def __init__(self, **kwargs: Any) -> None:
+        kwargs["metadata"] = {"example": "GB", **kwargs.get("metadata", {})}
         super().__init__(**kwargs)
-        self.metadata.setdefault("example", "GB")
 
     def _deserialize(
         self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any

@@ -6,8 +6,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_dump, validate
 
-from schemas.fields import AssetCode, Money, UTCDateTime, plain
 from schemas.common import PageSchema
+from schemas.fields import AssetCode, Money, UTCDateTime, plain
 from service.domain.holds import HoldStatus, Method
 
 _METHODS = validate.OneOf([m.value for m in Method])
@@ -26,8 +26,9 @@ class DepositCreateSchema(Schema):
 class DepositBatchSchema(Schema):
     """A settlement file: 1 to 1,000 deposits, recorded all or nothing."""
 
-    deposits = fields.List(fields.Nested(DepositCreateSchema), required=True,
-                           validate=validate.Length(min=1, max=1000))
+    deposits = fields.List(
+        fields.Nested(DepositCreateSchema), required=True, validate=validate.Length(min=1, max=1000)
+    )
 
     def handle_error(self, error: ValidationError, data: Any, *, many: bool, **kwargs: Any) -> None:
         """Key item errors by the item's index (``{"3": {"amount": [...]}}``), as API.md says."""
@@ -92,8 +93,9 @@ class DepositBatchResultSchema(Schema):
 
 
 class HoldListArgs(Schema):
-    status = fields.String(load_default=None,
-                           validate=validate.OneOf([s.value for s in HoldStatus]))
+    status = fields.String(
+        load_default=None, validate=validate.OneOf([s.value for s in HoldStatus])
+    )
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
     cursor = fields.String(load_default=None)
 

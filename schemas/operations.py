@@ -47,7 +47,9 @@ class PolicySchema(Schema):
 
 class AccountPolicySchema(Schema):
     business_days = fields.Integer(
-        required=True, strict=True, allow_none=True,
+        required=True,
+        strict=True,
+        allow_none=True,
         validate=validate.Range(min=0, max=MAX_HOLD_DAYS),
     )
 

@@ -13,13 +13,12 @@ HOLDS_RELEASED = Counter(
     "ledger_holds_released_total", "Holds released (job and lazy release)", ["trigger"]
 )
 ACTIVE_HOLDS = Gauge("ledger_active_holds", "Holds not yet released")
-OVERDUE_HOLDS = Gauge(
-    "ledger_overdue_active_holds", "Active holds whose release time has passed"
-)
+OVERDUE_HOLDS = Gauge("ledger_overdue_active_holds", "Active holds whose release time has passed")
 OLDEST_OVERDUE_SECONDS = Gauge(
     "ledger_oldest_overdue_hold_seconds", "How long the most overdue active hold has waited"
 )
 RELEASE_DURATION = Histogram(
-    "ledger_release_job_seconds", "Duration of a release job run",
+    "ledger_release_job_seconds",
+    "Duration of a release job run",
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900),
 )

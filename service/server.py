@@ -39,8 +39,14 @@ def options(*, host: str, port: int, workers: int, access_log: bool = False) -> 
     }
 
 
-def run(*, host: str, port: int, workers: int, access_log: bool = False,
-        load: Callable[[], Any] | None = None) -> None:
+def run(
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    access_log: bool = False,
+    load: Callable[[], Any] | None = None,
+) -> None:
     if load is None:
         from service.api import create_app
 

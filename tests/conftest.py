@@ -2,7 +2,8 @@
 
 PostgreSQL comes from ``LEDGER_TEST_POSTGRES_URL`` (``.ci/run`` creates a fresh
 database and exports it), else a database of its own for this test run on
-``postgresql://postgres@127.0.0.1:5432`` (created, and dropped at the end). If no PostgreSQL answers, its tests are skipped, unless
+``postgresql://postgres@127.0.0.1:5432`` (created, and dropped at the end).
+If no PostgreSQL answers, its tests are skipped, unless
 ``LEDGER_REQUIRE_POSTGRES=1`` (set by CI), which makes that a failure.
 
 Isolation: SQLite gets a fresh copy of a migrated file per test; PostgreSQL is

@@ -6,7 +6,6 @@ import time
 
 from flask import Blueprint, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
-
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import metrics
@@ -38,8 +37,9 @@ def readyz() -> Response:
         ready, detail = is_at_head(runtime().db)
     except Exception as exc:  # any database failure means "not ready", not a 500
         ready, detail = False, f"database unreachable: {type(exc).__name__}"
-    return json_response({"status": "ready" if ready else "not_ready", "detail": detail},
-                         200 if ready else 503)
+    return json_response(
+        {"status": "ready" if ready else "not_ready", "detail": detail}, 200 if ready else 503
+    )
 
 
 @blp.get("/metrics")

@@ -38,9 +38,14 @@ blp = Blueprint("money", __name__, description="Deposits, trades, balances and h
 
 def _guard(account_id: uuid.UUID) -> None:
     rt = runtime()
-    guard_jurisdiction(rt.db, account_id, g.client_country,
-                       blocked=rt.settings.blocked_countries, actor=current_key().name,
-                       now=rt.now())
+    guard_jurisdiction(
+        rt.db,
+        account_id,
+        g.client_country,
+        blocked=rt.settings.blocked_countries,
+        actor=current_key().name,
+        now=rt.now(),
+    )
 
 
 def deposit_command(body: dict[str, Any]) -> deposits.DepositCommand:
@@ -68,8 +73,11 @@ class Deposits(MethodView):
         _guard(body["account_id"])
         rt = runtime()
         cmd = deposit_command(body)
-        return respond_once(201, DepositSchema(), lambda tx: deposits.record_deposit(
-            tx, cmd, settings=rt.settings, now=rt.now()))
+        return respond_once(
+            201,
+            DepositSchema(),
+            lambda tx: deposits.record_deposit(tx, cmd, settings=rt.settings, now=rt.now()),
+        )
 
 
 @blp.route("/deposits/batch")
@@ -91,8 +99,13 @@ class DepositBatch(MethodView):
             _guard(account_id)
         rt = runtime()
         cmds = [deposit_command(item) for item in body["deposits"]]
-        return respond_once(201, DepositBatchResultSchema(), lambda tx: {
-            "deposits": deposits.record_deposits(tx, cmds, settings=rt.settings, now=rt.now())})
+        return respond_once(
+            201,
+            DepositBatchResultSchema(),
+            lambda tx: {
+                "deposits": deposits.record_deposits(tx, cmds, settings=rt.settings, now=rt.now())
+            },
+        )
 
 
 @blp.route("/deposits/<uuid:deposit_id>")
@@ -103,9 +116,13 @@ class Deposit(MethodView):
         """Deposits are final: there is no way to cancel one (a chargeback is a new entry)."""
         from service.api.problems import problem
 
-        return problem(405, "method_not_allowed", "Method Not Allowed",
-                       "deposits are final and cannot be cancelled",
-                       headers={"Allow": "POST"})
+        return problem(
+            405,
+            "method_not_allowed",
+            "Method Not Allowed",
+            "deposits are final and cannot be cancelled",
+            headers={"Allow": "POST"},
+        )
 
 
 @blp.route("/deposits/quote")
@@ -139,8 +156,9 @@ class Trades(MethodView):
         _guard(body["account_id"])
         rt = runtime()
         cmd = trades.TradeCommand(**body)
-        return respond_once(201, TradeSchema(),
-                            lambda tx: trades.settle_trade(tx, cmd, now=rt.now()))
+        return respond_once(
+            201, TradeSchema(), lambda tx: trades.settle_trade(tx, cmd, now=rt.now())
+        )
 
 
 @blp.route("/accounts/<uuid:account_id>/balances")
@@ -163,8 +181,9 @@ class Holds(MethodView):
         rt = runtime()
         balances.release_then(rt.db, account_id, rt.now())
         with rt.db.read() as conn:
-            return holds.list_holds(conn, account_id, status=args["status"],
-                                    limit=args["limit"], cursor=args["cursor"])
+            return holds.list_holds(
+                conn, account_id, status=args["status"], limit=args["limit"], cursor=args["cursor"]
+            )
 
 
 @blp.route("/accounts/<uuid:account_id>/transactions")
@@ -175,5 +194,6 @@ class Transactions(MethodView):
     def get(self, args: dict[str, Any], account_id: uuid.UUID) -> Page[Any]:
         """History, newest first. Deposits show as settled, with their hold."""
         with runtime().db.read() as conn:
-            return balances.account_transactions(conn, account_id, limit=args["limit"],
-                                                 cursor=args["cursor"])
+            return balances.account_transactions(
+                conn, account_id, limit=args["limit"], cursor=args["cursor"]
+            )

@@ -56,8 +56,9 @@ class ReleaseJob(MethodView):
         """Release every hold due at `as_of` (default now). Idempotent; safe to repeat."""
         rt = runtime()
         now = rt.now()
-        summary = release_due_holds(rt.db, as_of=body["as_of"] or now, now=now,
-                                    batch_size=rt.settings.release_batch_size)
+        summary = release_due_holds(
+            rt.db, as_of=body["as_of"] or now, now=now, batch_size=rt.settings.release_batch_size
+        )
         return json_response(summary.as_dict())
 
 
@@ -70,8 +71,9 @@ class BusinessDays(MethodView):
         """Business days between `from` and `to`, inclusive."""
         rt = runtime()
         with rt.db.read() as conn:
-            return {"days": calendar_admin.business_days(conn, args["from_"], args["to"],
-                                                         rt.settings)}
+            return {
+                "days": calendar_admin.business_days(conn, args["from_"], args["to"], rt.settings)
+            }
 
 
 @blp.route("/calendar/holidays")
@@ -96,8 +98,14 @@ class Override(MethodView):
         rt = runtime()
         with rt.db.write() as tx:
             return calendar_admin.set_override(
-                tx, _day(day), body["business_day"], body["name"], settings=rt.settings,
-                actor=current_key().name, now=rt.now())
+                tx,
+                _day(day),
+                body["business_day"],
+                body["name"],
+                settings=rt.settings,
+                actor=current_key().name,
+                now=rt.now(),
+            )
 
     @requires(Role.OPERATIONS)
     @blp.response(200, OverrideResultSchema)
@@ -106,7 +114,8 @@ class Override(MethodView):
         rt = runtime()
         with rt.db.write() as tx:
             return calendar_admin.delete_override(
-                tx, _day(day), settings=rt.settings, actor=current_key().name, now=rt.now())
+                tx, _day(day), settings=rt.settings, actor=current_key().name, now=rt.now()
+            )
 
 
 def _day(text: str) -> date:
@@ -135,9 +144,15 @@ class Policy(MethodView):
         """Set a method's hold length (0–30 business days); applies to new deposits."""
         rt = runtime()
         with rt.db.write() as tx:
-            return {"policies": calendar_admin.set_policy(
-                tx, _method(method), body["business_days"], actor=current_key().name,
-                now=rt.now())}
+            return {
+                "policies": calendar_admin.set_policy(
+                    tx,
+                    _method(method),
+                    body["business_days"],
+                    actor=current_key().name,
+                    now=rt.now(),
+                )
+            }
 
 
 @blp.route("/accounts/<uuid:account_id>/hold-policies/<string:method>")
@@ -151,6 +166,11 @@ class AccountPolicy(MethodView):
         with rt.db.write() as tx:
             get_account(tx, account_id)
             calendar_admin.set_account_policy(
-                tx, account_id, _method(method), body["business_days"],
-                actor=current_key().name, now=rt.now())
+                tx,
+                account_id,
+                _method(method),
+                body["business_days"],
+                actor=current_key().name,
+                now=rt.now(),
+            )
         return body

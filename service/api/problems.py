@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response
+from sqlalchemy.exc import DataError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from service.domain.errors import (
@@ -83,8 +84,14 @@ def problem(
 
 def from_ledger_error(error: LedgerError) -> Response:
     if isinstance(error, Unauthorized):
-        return problem(401, error.code, error.title, error.detail,
-                       headers={"WWW-Authenticate": "Bearer"}, **error.extra)
+        return problem(
+            401,
+            error.code,
+            error.title,
+            error.detail,
+            headers={"WWW-Authenticate": "Bearer"},
+            **error.extra,
+        )
     status = next((s for cls, s in _STATUS_OF if isinstance(error, cls)), 400)
     extra = dict(error.extra)
     if isinstance(error, ValidationFailed):
@@ -118,22 +125,49 @@ def from_http_exception(error: HTTPException) -> Response:
         if allowed:
             headers["Allow"] = ", ".join(sorted(allowed))
     if status == 400 and errors.get("json") == ["Invalid JSON body."]:
-        return problem(400, "malformed_json", "Malformed JSON", "the request body is not valid JSON")
+        return problem(
+            400, "malformed_json", "Malformed JSON", "the request body is not valid JSON"
+        )
     if status == 422:
         first = next(iter(errors.items()), None)
-        detail = f"{first[0]}: {first[1][0] if isinstance(first[1], list) else first[1]}" \
-            if first else "the request is invalid"
+        detail = (
+            f"{first[0]}: {first[1][0] if isinstance(first[1], list) else first[1]}"
+            if first
+            else "the request is invalid"
+        )
         return problem(422, code, "Validation failed", detail, errors=errors)
-    return problem(status, code, error.name, detail, headers=headers,
-                   **({"errors": errors} if errors else {}))
+    return problem(
+        status, code, error.name, detail, headers=headers, **({"errors": errors} if errors else {})
+    )
 
 
 def unexpected(error: BaseException) -> Response:
     log.error("unhandled error", exc_info=error)
-    return problem(500, "internal_error", "Internal server error",
-                   "an unexpected error occurred; it has been logged")
+    return problem(
+        500,
+        "internal_error",
+        "Internal server error",
+        "an unexpected error occurred; it has been logged",
+    )
+
+
+def out_of_range(error: Exception) -> Response:
+    """A database refusing a number too large for its column (a sum of maximal
+    amounts that would overflow a 64-bit balance): the client's input, not a bug."""
+    if _is_overflow(error):
+        return problem(422, "amount_out_of_range", "Validation failed",
+                       "the amounts involved exceed what the ledger can hold",
+                       errors={"amount": ["too large for the balances it would change"]})
+    return unexpected(error)
+
+
+def _is_overflow(error: Exception) -> bool:
+    text = str(getattr(error, "orig", error)).lower()
+    return "overflow" in text or "out of range" in text
 
 
 def install(app: Flask) -> None:
+    app.register_error_handler(DataError, out_of_range)
+    app.register_error_handler(OperationalError, out_of_range)
     app.register_error_handler(LedgerError, from_ledger_error)
     app.register_error_handler(Exception, unexpected)

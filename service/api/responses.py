@@ -35,9 +35,7 @@ def json_response(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body), status=status, mimetype="application/json")
 
 
-def respond_once(
-    status: int, schema: Schema, action: Callable[[Connection], Any]
-) -> Response:
+def respond_once(status: int, schema: Schema, action: Callable[[Connection], Any]) -> Response:
     """Run ``action`` in one transaction under the request's Idempotency-Key and
     answer with ``schema.dump`` of its result; replays carry ``Idempotent-Replayed``."""
     rt = runtime()

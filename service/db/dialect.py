@@ -12,7 +12,6 @@ from sqlalchemy import (
     Column,
     ColumnElement,
     Connection,
-    Insert,
     Table,
     Uuid,
     any_,
@@ -22,10 +21,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 
-def upsert(conn: Connection, table: Table) -> Insert:
+Upsert = postgresql.Insert | sqlite.Insert
+
+
+def upsert(conn: Connection, table: Table) -> Upsert:
     """The dialect's INSERT, which knows ``ON CONFLICT``."""
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return module.insert(table)
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 def id_in(conn: Connection, column: Column[Any], ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
@@ -58,16 +61,17 @@ _PG_ARRAY_TYPES = {
 }
 
 
+_PG = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
 def _pg_array_type(column: Column[Any]) -> str:
-    compiled = column.type.dialect_impl(postgresql.dialect()).compile(postgresql.dialect())
+    compiled = column.type.dialect_impl(_PG).compile(_PG)
     return _PG_ARRAY_TYPES[compiled.split("(")[0].split(" ")[0]]
 
 
 @lru_cache(maxsize=64)
 def _pg_bulk_sql(table: Table, columns: tuple[str, ...], conflict: tuple[str, ...]) -> Any:
-    arrays = ", ".join(
-        f"CAST(:{name} AS {_pg_array_type(table.c[name])}[])" for name in columns
-    )
+    arrays = ", ".join(f"CAST(:{name} AS {_pg_array_type(table.c[name])}[])" for name in columns)
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
     if conflict:
         sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"

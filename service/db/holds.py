@@ -67,7 +67,9 @@ class ReleaseResult:
 
 def policy_days(conn: Connection, account_id: uuid.UUID, method: str) -> int:
     """The account's override for ``method``, else the platform policy (0 if none)."""
-    override = select(account_hold_policies.c.business_days.label("d"), literal(0).label("p")).where(
+    override = select(
+        account_hold_policies.c.business_days.label("d"), literal(0).label("p")
+    ).where(
         account_hold_policies.c.account_id == account_id, account_hold_policies.c.method == method
     )
     platform = select(hold_policies.c.business_days.label("d"), literal(1).label("p")).where(
@@ -79,15 +81,19 @@ def policy_days(conn: Connection, account_id: uuid.UUID, method: str) -> int:
 
 
 def all_policies(conn: Connection) -> dict[str, int]:
-    return {m: d for m, d in conn.execute(select(hold_policies).order_by(hold_policies.c.method))}
+    return dict(conn.execute(select(hold_policies).order_by(hold_policies.c.method)).all())
 
 
 def set_policy(conn: Connection, method: str, days: int) -> None:
     stmt = upsert(conn, hold_policies).values(method=method, business_days=days)
-    conn.execute(stmt.on_conflict_do_update(index_elements=["method"], set_={"business_days": days}))
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=["method"], set_={"business_days": days})
+    )
 
 
-def set_account_policy(conn: Connection, account_id: uuid.UUID, method: str, days: int | None) -> None:
+def set_account_policy(
+    conn: Connection, account_id: uuid.UUID, method: str, days: int | None
+) -> None:
     table = account_hold_policies
     conn.execute(table.delete().where(table.c.account_id == account_id, table.c.method == method))
     if days is not None:
@@ -107,11 +113,9 @@ def overrides(
     query: Any = select(calendar_overrides)
     if lock is not None:
         taken = select(getattr(func, lock)(lock_key).label("locked")).subquery("taken")
-        query = (
-            select(calendar_overrides.c.day, calendar_overrides.c.business_day,
-                   calendar_overrides.c.name)
-            .select_from(taken.outerjoin(calendar_overrides, literal(True)))
-        )
+        query = select(
+            calendar_overrides.c.day, calendar_overrides.c.business_day, calendar_overrides.c.name
+        ).select_from(taken.outerjoin(calendar_overrides, literal(True)))
     for day, business_day, name in conn.execute(query):
         if day is not None:
             (openings if business_day else closures)[day] = name
@@ -138,7 +142,9 @@ def insert_hold(conn: Connection, hold: HoldRow) -> None:
     )
 
 
-def lock_spendable_lots(conn: Connection, account_id: uuid.UUID, asset: str) -> list[tuple[uuid.UUID, int, datetime]]:
+def lock_spendable_lots(
+    conn: Connection, account_id: uuid.UUID, asset: str
+) -> list[tuple[uuid.UUID, int, datetime]]:
     """Lock the active holds that have a lot in ``asset`` and return those lots
     (hold id, amount in minor units, release time), earliest release first.
 
@@ -159,7 +165,8 @@ def lock_spendable_lots(conn: Connection, account_id: uuid.UUID, asset: str) -> 
     if not ids:
         return []
     locked = (
-        select(holds.c.id).where(id_in(conn, holds.c.id, ids), holds.c.status == HoldStatus.ACTIVE.value)
+        select(holds.c.id)
+        .where(id_in(conn, holds.c.id, ids), holds.c.status == HoldStatus.ACTIVE.value)
         .order_by(holds.c.id)
         .with_for_update()
     )
@@ -169,7 +176,11 @@ def lock_spendable_lots(conn: Connection, account_id: uuid.UUID, asset: str) -> 
     lots = (
         select(hold_lots.c.hold_id, hold_lots.c.amount, holds.c.release_at)
         .join(holds, holds.c.id == hold_lots.c.hold_id)
-        .where(id_in(conn, hold_lots.c.hold_id, locked_ids), hold_lots.c.asset == asset, hold_lots.c.amount > 0)
+        .where(
+            id_in(conn, hold_lots.c.hold_id, locked_ids),
+            hold_lots.c.asset == asset,
+            hold_lots.c.amount > 0,
+        )
         .order_by(holds.c.release_at, holds.c.id)
     )
     return [(h, a, r) for h, a, r in conn.execute(lots)]
@@ -191,7 +202,9 @@ def _due(conn: Connection, as_of: datetime, account_id: uuid.UUID | None, limit:
     return query.order_by(holds.c.release_at, holds.c.id).limit(limit)
 
 
-def count_due(conn: Connection, as_of: datetime, account_id: uuid.UUID | None = None) -> ReleaseResult:
+def count_due(
+    conn: Connection, as_of: datetime, account_id: uuid.UUID | None = None
+) -> ReleaseResult:
     """What a release as of ``as_of`` would do (for ``--dry-run``)."""
     conditions = [holds.c.status == HoldStatus.ACTIVE.value, holds.c.release_at <= as_of]
     if account_id is not None:
@@ -225,9 +238,12 @@ def release_batch(
        non-empty lot: debit ``Held`` (tagged with the hold), credit ``Available``;
     3. mark the holds and their lots ``released``.
     """
-    claimed = [row[0] for row in conn.execute(
-        _due(conn, as_of, account_id, limit).with_for_update(**skip_locked(conn))
-    )]
+    claimed = [
+        row[0]
+        for row in conn.execute(
+            _due(conn, as_of, account_id, limit).with_for_update(**skip_locked(conn))
+        )
+    ]
     result = ReleaseResult()
     if not claimed:
         return result

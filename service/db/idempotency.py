@@ -58,14 +58,16 @@ def lock_and_find(
     )
     if conn.dialect.name == "postgresql":
         locked = select(
-            func.pg_try_advisory_xact_lock(func.hashtextextended(_lock_name(api_key_id, key), 0))
-            .label("locked")
+            func.pg_try_advisory_xact_lock(
+                func.hashtextextended(_lock_name(api_key_id, key), 0)
+            ).label("locked")
         ).subquery("lock")
     else:
         locked = select(literal(True).label("locked")).subquery("lock")
     row = conn.execute(
-        select(locked.c.locked, stored.c.request_hash, stored.c.status_code,
-               stored.c.response_body).select_from(locked.outerjoin(stored, literal(True)))
+        select(
+            locked.c.locked, stored.c.request_hash, stored.c.status_code, stored.c.response_body
+        ).select_from(locked.outerjoin(stored, literal(True)))
     ).one()
     found = None if row[1] is None else StoredResponse(row[1], row[2], row[3])
     return bool(row[0]), found

@@ -25,15 +25,16 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Connection, select, tuple_
 
+from service.db.dialect import bulk_insert, upsert
+from service.db.tables import assets, balances, journal_entries, postings
 from service.domain.chart import Bucket, customer_account_name, ledger_account_id
 from service.domain.ids import new_id
 from service.domain.money import Asset
 from service.domain.posting import Entry
-from service.db.dialect import bulk_insert, upsert
-from service.db.tables import assets, balances, journal_entries, postings
 
 _CUSTOMER_PREFIX = "Liabilities:Customers:"
 
@@ -114,7 +115,7 @@ def post(conn: Connection, entry: Entry) -> uuid.UUID:
 def insert_entries(conn: Connection, entries: list[Entry]) -> list[uuid.UUID]:
     """The entry rows alone (one statement), for callers whose own rows must exist
     before the postings: a hold must exist before postings name it."""
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": entry.id or new_id(),
             "type": entry.type.value,

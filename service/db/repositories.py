@@ -14,11 +14,11 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from service.db.tables import accounts, api_keys, audit_log, ledger_accounts
 from service.domain.accounts import AccountStatus, Tier
 from service.domain.chart import AccountType, Bucket, customer_account_name, ledger_account_id
 from service.domain.ids import new_id
 from service.domain.roles import Role
-from service.db.tables import accounts, api_keys, audit_log, ledger_accounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +113,9 @@ def api_key_name_taken(conn: Connection, name: str) -> bool:
 
 
 def role_has_key(conn: Connection, role: Role) -> bool:
-    return conn.execute(select(api_keys.c.id).where(api_keys.c.role == role.value)).first() is not None
+    return (
+        conn.execute(select(api_keys.c.id).where(api_keys.c.role == role.value)).first() is not None
+    )
 
 
 def audit(

@@ -53,9 +53,7 @@ class HoldStatus(StrEnum):
     FROZEN = "frozen"
 
 
-def hold_days(
-    method: Method, policies: Mapping[str, int], overrides: Mapping[str, int]
-) -> int:
+def hold_days(method: Method, policies: Mapping[str, int], overrides: Mapping[str, int]) -> int:
     """The account's override for the method if any, else the platform policy."""
     if method.value in overrides:
         return overrides[method.value]
@@ -114,13 +112,12 @@ def split_proceeds(
         return (), proceeds
     held_part = (proceeds * held_sold / total_sold).quantize(quantum, rounding=ROUND_CEILING)
     held_part = min(held_part, proceeds)
-    floors = []
-    for hold_id, paid in spend.from_lots:
-        exact = held_part * paid / held_sold
-        floor = exact.quantize(quantum, rounding=ROUND_FLOOR)
-        floors.append([hold_id, floor, exact - floor])
-    leftover = int((held_part - sum(f[1] for f in floors)) / quantum)
-    for index in sorted(range(len(floors)), key=lambda i: -floors[i][2])[:leftover]:
-        floors[index][1] += quantum
-    shares = tuple((hold_id, share) for hold_id, share, _ in floors if share > 0)
+    ids = [hold_id for hold_id, _ in spend.from_lots]
+    exact = [held_part * paid / held_sold for _, paid in spend.from_lots]
+    floors = [value.quantize(quantum, rounding=ROUND_FLOOR) for value in exact]
+    leftover = int((held_part - sum(floors, Decimal(0))) / quantum)
+    by_remainder = sorted(range(len(ids)), key=lambda i: floors[i] - exact[i])
+    for index in by_remainder[:leftover]:
+        floors[index] += quantum
+    shares = tuple((ids[i], floors[i]) for i in range(len(ids)) if floors[i] > 0)
     return shares, proceeds - held_part

@@ -23,8 +23,11 @@ MAX_SCALE = 8
 #: Integer digits accepted on input. With scale 8 this keeps every amount, and the
 #: sum of very many of them, far inside a signed 64-bit integer of minor units.
 MAX_DIGITS = 10
-#: The largest magnitude of minor units any single amount may have.
-MAX_MINOR = 10 ** (MAX_DIGITS + MAX_SCALE) - 1
+#: The largest magnitude of minor units any single amount may have: 10^15 - 1
+#: (ten million BTC, ten trillion USD). Balances are signed 64-bit integers, so
+#: thousands of maximal amounts can accumulate on one account before a sum could
+#: overflow — and the database refuses that too (a 422, never a wrong balance).
+MAX_MINOR = 10**15 - 1
 
 _DECIMAL_TEXT = re.compile(r"(-)?([0-9]+)(?:\.([0-9]+))?")
 
@@ -56,10 +59,10 @@ def parse_decimal(text: str, *, allow_negative: bool = False) -> Decimal:
     no exponent, no ``+``, no spaces, no ``NaN`` or ``Infinity``.
     """
     if not isinstance(text, str):
-        raise AmountError("amount must be a string of a decimal number, e.g. \"100.00\"")
+        raise AmountError('amount must be a string of a decimal number, e.g. "100.00"')
     match = _DECIMAL_TEXT.fullmatch(text)
     if match is None:
-        raise AmountError(f"{text[:40]!r} is not a plain decimal number such as \"100.00\"")
+        raise AmountError(f'{text[:40]!r} is not a plain decimal number such as "100.00"')
     sign, whole, fraction = match.groups()
     if sign and not allow_negative:
         raise AmountError("amount must not be negative")
@@ -96,7 +99,17 @@ class Amount:
 
     @classmethod
     def parse(cls, text: str, asset: Asset, *, allow_negative: bool = False) -> Amount:
-        return cls(parse_decimal(text, allow_negative=allow_negative), asset)
+        return cls.from_input(parse_decimal(text, allow_negative=allow_negative), asset)
+
+    @classmethod
+    def from_input(cls, value: Decimal, asset: Asset) -> Amount:
+        """An amount a client sent: more decimals than the asset's scale are refused
+        even when they are zeros ("1.000" USD), since the client meant a precision
+        the asset does not have. (Computed amounts only need to be exact.)"""
+        exponent = value.as_tuple().exponent
+        if isinstance(exponent, int) and -exponent > asset.scale:
+            raise AmountError(f"{asset.code} amounts have at most {asset.scale} decimal places")
+        return cls(value, asset)
 
     @classmethod
     def from_minor(cls, minor: int, asset: Asset) -> Amount:

@@ -19,4 +19,7 @@ def parse_aware(text: str) -> datetime:
     parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         raise ValueError("a time zone offset is required, e.g. 2026-11-20T15:00:00Z")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is outside the representable range") from None

@@ -36,8 +36,9 @@ def open_account(
     require_allowed_country(client_country, blocked)
     require_allowed_country(cmd.country, blocked)
     if repositories.find_account_by_external_id(tx, cmd.external_id) is not None:
-        raise Conflict(f"an account with external_id {cmd.external_id!r} exists",
-                       code="account_exists")
+        raise Conflict(
+            f"an account with external_id {cmd.external_id!r} exists", code="account_exists"
+        )
     record = AccountRecord(
         id=new_id(),
         external_id=cmd.external_id,
@@ -50,8 +51,9 @@ def open_account(
         with tx.begin_nested():
             repositories.insert_account(tx, record)
     except IntegrityError as exc:  # a concurrent request won the race for the external_id
-        raise Conflict(f"an account with external_id {cmd.external_id!r} exists",
-                       code="account_exists") from exc
+        raise Conflict(
+            f"an account with external_id {cmd.external_id!r} exists", code="account_exists"
+        ) from exc
     return record
 
 

@@ -50,15 +50,31 @@ def _check_in_range(calendar: BusinessCalendar, day: date) -> None:
 
 
 def set_override(
-    tx: Connection, day: date, business_day: bool, name: str, *, settings: Settings,
-    actor: str, now: datetime,
+    tx: Connection,
+    day: date,
+    business_day: bool,
+    name: str,
+    *,
+    settings: Settings,
+    actor: str,
+    now: datetime,
 ) -> OverrideChange:
     _check_in_range(reference.calendar(tx, settings, exclusive=True), day)
     stmt = upsert(tx, calendar_overrides).values(day=day, business_day=business_day, name=name)
-    tx.execute(stmt.on_conflict_do_update(
-        index_elements=["day"], set_={"business_day": business_day, "name": name}))
-    moved = _recompute(tx, day, settings=settings, actor=actor, now=now,
-                       action="calendar_override_set", reason=name)
+    tx.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["day"], set_={"business_day": business_day, "name": name}
+        )
+    )
+    moved = _recompute(
+        tx,
+        day,
+        settings=settings,
+        actor=actor,
+        now=now,
+        action="calendar_override_set",
+        reason=name,
+    )
     return OverrideChange(day, business_day, name, moved)
 
 
@@ -70,13 +86,26 @@ def delete_override(
     if row is None:
         raise NotFound(f"no calendar override on {day.isoformat()}", code="override_not_found")
     tx.execute(calendar_overrides.delete().where(calendar_overrides.c.day == day))
-    moved = _recompute(tx, day, settings=settings, actor=actor, now=now,
-                       action="calendar_override_removed", reason=row.name)
+    moved = _recompute(
+        tx,
+        day,
+        settings=settings,
+        actor=actor,
+        now=now,
+        action="calendar_override_removed",
+        reason=row.name,
+    )
     return OverrideChange(day, None, row.name, moved)
 
 
 def _recompute(
-    tx: Connection, day: date, *, settings: Settings, actor: str, now: datetime, action: str,
+    tx: Connection,
+    day: date,
+    *,
+    settings: Settings,
+    actor: str,
+    now: datetime,
+    action: str,
     reason: str,
 ) -> int:
     calendar = reference.calendar(tx, settings)
@@ -84,8 +113,13 @@ def _recompute(
     day_start = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
     day_end = day_start + timedelta(days=1)
     query = (
-        select(holds.c.id, holds.c.account_id, holds.c.release_at, holds.c.business_days,
-               deposits.c.settled_at)
+        select(
+            holds.c.id,
+            holds.c.account_id,
+            holds.c.release_at,
+            holds.c.business_days,
+            deposits.c.settled_at,
+        )
         .join(deposits, deposits.c.id == holds.c.deposit_id)
         .where(
             holds.c.status == HoldStatus.ACTIVE.value,
@@ -102,19 +136,31 @@ def _recompute(
         if new_release != release_at:
             changes.append({"hold_id": hold_id, "release_at": new_release})
             per_account[account_id].append(
-                {"hold_id": str(hold_id), "from": release_at.isoformat(),
-                 "to": new_release.isoformat()})
+                {
+                    "hold_id": str(hold_id),
+                    "from": release_at.isoformat(),
+                    "to": new_release.isoformat(),
+                }
+            )
     if changes:
         tx.execute(
-            update(holds).where(holds.c.id == bindparam("hold_id"))
+            update(holds)
+            .where(holds.c.id == bindparam("hold_id"))
             .values(release_at=bindparam("release_at")),
             changes,
         )
     details = {"date": day.isoformat(), "holds_recomputed": len(changes)}
     repositories.audit(tx, at=now, actor=actor, action=action, reason=reason, details=details)
     for account_id, moved in per_account.items():
-        repositories.audit(tx, at=now, actor=actor, action=action, reason=reason,
-                           account_id=account_id, details={**details, "holds": moved})
+        repositories.audit(
+            tx,
+            at=now,
+            actor=actor,
+            action=action,
+            reason=reason,
+            account_id=account_id,
+            details={**details, "holds": moved},
+        )
     return len(changes)
 
 
@@ -138,23 +184,41 @@ def business_days(conn: Connection, start: date, end: date, settings: Settings) 
         raise ValidationFailed.field("to", str(exc), code="outside_calendar") from exc
 
 
-def set_policy(tx: Connection, method: Method, days: int, *, actor: str, now: datetime) -> dict[str, int]:
+def set_policy(
+    tx: Connection, method: Method, days: int, *, actor: str, now: datetime
+) -> dict[str, int]:
     if not 0 <= days <= MAX_HOLD_DAYS:
         raise ValidationFailed.field("business_days", f"must be between 0 and {MAX_HOLD_DAYS}")
     before = holds_repo.all_policies(tx).get(method.value)
     holds_repo.set_policy(tx, method.value, days)
     reference.forget_hold_policies()
-    repositories.audit(tx, at=now, actor=actor, action="hold_policy_set",
-                       reason=f"{method.value}: {before} -> {days} business days",
-                       details={"method": method.value, "from": before, "to": days})
+    repositories.audit(
+        tx,
+        at=now,
+        actor=actor,
+        action="hold_policy_set",
+        reason=f"{method.value}: {before} -> {days} business days",
+        details={"method": method.value, "from": before, "to": days},
+    )
     return holds_repo.all_policies(tx)
 
 
 def set_account_policy(
-    tx: Connection, account_id: uuid.UUID, method: Method, days: int | None, *, actor: str,
+    tx: Connection,
+    account_id: uuid.UUID,
+    method: Method,
+    days: int | None,
+    *,
+    actor: str,
     now: datetime,
 ) -> None:
     holds_repo.set_account_policy(tx, account_id, method.value, days)
-    repositories.audit(tx, at=now, actor=actor, action="account_hold_policy_set",
-                       reason=f"{method.value}: {days} business days", account_id=account_id,
-                       details={"method": method.value, "business_days": days})
+    repositories.audit(
+        tx,
+        at=now,
+        actor=actor,
+        action="account_hold_policy_set",
+        reason=f"{method.value}: {days} business days",
+        account_id=account_id,
+        details={"method": method.value, "business_days": days},
+    )

@@ -38,7 +38,10 @@ def guard_jurisdiction(
                 action="jurisdiction_flag",
                 reason=f"money movement attempted from blocked country {country}",
                 account_id=account_id,
-                details={"from": account.status.value, "to": AccountStatus.READ_ONLY.value,
-                         "country": country},
+                details={
+                    "from": account.status.value,
+                    "to": AccountStatus.READ_ONLY.value,
+                    "country": country,
+                },
             )
     require_allowed_country(country, blocked)

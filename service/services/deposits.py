@@ -97,7 +97,10 @@ def record_deposits(
             if key in seen:
                 raise Conflict(
                     f"items {seen[key]} and {index} are the same {cmd.method.value} deposit "
-                    f"{cmd.external_ref!r}", code="duplicate_deposit", index=index)
+                    f"{cmd.external_ref!r}",
+                    code="duplicate_deposit",
+                    index=index,
+                )
             seen[key] = index
             days = hold_days(cmd.method, policies, overrides.get(cmd.account_id, {}))
             if days > 0 and calendar is None:
@@ -257,7 +260,7 @@ def quote(
     at: datetime,
     settings: Settings,
 ) -> QuoteView:
-    """"Available to trade: instantly; available to send: after <date>". Changes nothing."""
+    """ "Available to trade: instantly; available to send: after <date>". Changes nothing."""
     if repositories.find_account(conn, account_id) is None:
         raise NotFound(f"no account {account_id}", code="account_not_found")
     value: Amount = reference.amount(conn, amount, asset)
@@ -273,4 +276,3 @@ def quote(
         available_to_trade_at=at,
         available_to_withdraw_at=withdraw_at,
     )
-

@@ -25,7 +25,6 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from service import metrics
-
 from service.db import holds as repo
 from service.db.database import Database
 from service.db.dialect import id_in
@@ -104,29 +103,35 @@ def release_due_holds(
 
 def release_account(tx: Connection, account_id: uuid.UUID, now: datetime) -> int:
     """The lazy release: free this account's due holds inside the caller's transaction."""
-    released = repo.release_batch(tx, as_of=now, now=now, limit=LAZY_LIMIT,
-                                  account_id=account_id).released
+    released = repo.release_batch(
+        tx, as_of=now, now=now, limit=LAZY_LIMIT, account_id=account_id
+    ).released
     metrics.HOLDS_RELEASED.labels("lazy").inc(released)
     return released
 
 
 def hold_gauges(conn: Connection, now: datetime) -> tuple[int, int, float]:
     """(active holds, overdue active holds, seconds the oldest overdue one has waited)."""
-    active = conn.execute(
-        select(func.count()).where(holds.c.status == "active")).scalar_one()
+    active = conn.execute(select(func.count()).where(holds.c.status == "active")).scalar_one()
     overdue, oldest = conn.execute(
-        select(func.count(), func.min(holds.c.release_at))
-        .where(holds.c.status == "active", holds.c.release_at <= now)).one()
+        select(func.count(), func.min(holds.c.release_at)).where(
+            holds.c.status == "active", holds.c.release_at <= now
+        )
+    ).one()
     waited = (now - oldest).total_seconds() if oldest is not None else 0.0
     return int(active), int(overdue), waited
 
 
 def has_due(conn: Connection, account_id: uuid.UUID, now: datetime) -> bool:
-    query = select(holds.c.id).where(
-        holds.c.account_id == account_id,
-        holds.c.status == "active",
-        holds.c.release_at <= now,
-    ).limit(1)
+    query = (
+        select(holds.c.id)
+        .where(
+            holds.c.account_id == account_id,
+            holds.c.status == "active",
+            holds.c.release_at <= now,
+        )
+        .limit(1)
+    )
     return conn.execute(query).first() is not None
 
 
@@ -177,7 +182,9 @@ def list_holds(
         query = query.where(
             (holds.c.placed_at < at) | ((holds.c.placed_at == at) & (holds.c.id < last_id))
         )
-    rows = list(conn.execute(query.order_by(holds.c.placed_at.desc(), holds.c.id.desc()).limit(limit + 1)))
+    rows = list(
+        conn.execute(query.order_by(holds.c.placed_at.desc(), holds.c.id.desc()).limit(limit + 1))
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = pagination.encode(rows[-1].placed_at, rows[-1].id) if more else None

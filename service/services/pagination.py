@@ -29,4 +29,6 @@ def decode(cursor: str) -> tuple[datetime, uuid.UUID]:
             raise ValueError("naive")
         return parsed, uuid.UUID(item_id)
     except (ValueError, TypeError) as exc:
-        raise BadRequest("the cursor is not one this service issued", code="invalid_cursor") from exc
+        raise BadRequest(
+            "the cursor is not one this service issued", code="invalid_cursor"
+        ) from exc

@@ -45,15 +45,16 @@ def scale_of(conn: Connection, code: str) -> int:
     return asset(conn, code).scale
 
 
-def amount(conn: Connection, value: object, code: str, *, field: str = "amount",
-           asset_field: str = "asset") -> Amount:
+def amount(
+    conn: Connection, value: object, code: str, *, field: str = "amount", asset_field: str = "asset"
+) -> Amount:
     """``value`` (a Decimal from the schema) as an amount of ``code``, refusing
     more decimals than the asset's scale instead of rounding."""
     of = asset(conn, code, field=asset_field)
     if not isinstance(value, Decimal):
         raise ValidationFailed.field(field, "must be a decimal amount")
     try:
-        return Amount(value, of)
+        return Amount.from_input(value, of)
     except AmountError as exc:
         raise ValidationFailed.field(field, str(exc)) from exc
 
@@ -64,12 +65,20 @@ def calendar(conn: Connection, settings: Settings, *, exclusive: bool = False) -
     if conn.dialect.name == "postgresql":
         lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
     closures, openings = holds_repo.overrides(conn, lock=lock, lock_key=CALENDAR_LOCK)
-    key = (settings.calendar, settings.time_zone, tuple(sorted(closures.items())),
-           tuple(sorted(openings.items())))
+    key = (
+        settings.calendar,
+        settings.time_zone,
+        tuple(sorted(closures.items())),
+        tuple(sorted(openings.items())),
+    )
     found = _calendars.get(key)
     if found is None:
-        found = BusinessCalendar(name=settings.calendar, time_zone=settings.time_zone,
-                                 closures=closures, openings=openings)
+        found = BusinessCalendar(
+            name=settings.calendar,
+            time_zone=settings.time_zone,
+            closures=closures,
+            openings=openings,
+        )
         if len(_calendars) > 64:
             _calendars.clear()
         _calendars[key] = found

@@ -51,15 +51,19 @@ def settle_trade(tx: Connection, cmd: TradeCommand, *, now: datetime) -> TradeVi
     require_active(account.status)
     if cmd.sell_asset == cmd.buy_asset:
         raise ValidationFailed.field("buy_asset", "must differ from sell_asset")
-    sold = reference.amount(tx, cmd.sell_amount, cmd.sell_asset, field="sell_amount",
-                            asset_field="sell_asset")
-    bought = reference.amount(tx, cmd.buy_amount, cmd.buy_asset, field="buy_amount",
-                              asset_field="buy_asset")
+    sold = reference.amount(
+        tx, cmd.sell_amount, cmd.sell_asset, field="sell_amount", asset_field="sell_asset"
+    )
+    bought = reference.amount(
+        tx, cmd.buy_amount, cmd.buy_asset, field="buy_amount", asset_field="buy_asset"
+    )
     if cmd.fee_asset is not None and cmd.fee_asset != cmd.buy_asset:
-        raise ValidationFailed.field("fee_asset", "the fee is taken from the proceeds: "
-                                     "it must be in buy_asset")
-    fee = reference.amount(tx, cmd.fee_amount or Decimal(0), cmd.buy_asset, field="fee_amount",
-                           asset_field="fee_asset")
+        raise ValidationFailed.field(
+            "fee_asset", "the fee is taken from the proceeds: it must be in buy_asset"
+        )
+    fee = reference.amount(
+        tx, cmd.fee_amount or Decimal(0), cmd.buy_asset, field="fee_amount", asset_field="fee_asset"
+    )
     if fee.value >= bought.value:
         raise ValidationFailed.field("fee_amount", "must be less than buy_amount")
 
@@ -69,7 +73,8 @@ def settle_trade(tx: Connection, cmd: TradeCommand, *, now: datetime) -> TradeVi
     sell, buy = sold.asset.code, bought.asset.code
     keys = [
         BalanceKey.customer(cmd.account_id, bucket, code)
-        for bucket in (Bucket.AVAILABLE, Bucket.HELD) for code in (sell, buy)
+        for bucket in (Bucket.AVAILABLE, Bucket.HELD)
+        for code in (sell, buy)
     ] + [BalanceKey(Platform.TRADING.value, sell), BalanceKey(Platform.TRADING.value, buy)]
     if fee.value:
         keys.append(BalanceKey(Platform.FEES.value, buy))
@@ -79,7 +84,7 @@ def settle_trade(tx: Connection, cmd: TradeCommand, *, now: datetime) -> TradeVi
     ).value
     held = sum((lot.amount for lot in lots), Decimal(0))
     spend = spend_held_first(lots, sold.value)
-    if sold.value > max(available + held, Decimal(0)) or spend.from_available > max(available, 0):
+    if sold.value > max(available + held, Decimal(0)) or spend.from_available > max(available, Decimal(0)):
         raise Conflict(
             f"not enough {sell} available to trade",
             code="insufficient_funds",

@@ -69,6 +69,10 @@ def run_idempotent(
             return Response(stored.status, stored.body, replayed=True)
         status, body = action(tx)
         idempotency.save(
-            tx, key.api_key_id, key.key, idempotency.StoredResponse(key.request_hash, status, body), now
+            tx,
+            key.api_key_id,
+            key.key,
+            idempotency.StoredResponse(key.request_hash, status, body),
+            now,
         )
         return Response(status, body)

@@ -9,8 +9,9 @@ from tests.conftest import Api
 
 
 def test_create_and_get_account(api: Api) -> None:
-    response = api.post("/v1/accounts", {"external_id": "cust-1", "country": "gb",
-                                         "tier": "verified"}, Role.TRADING)
+    response = api.post(
+        "/v1/accounts", {"external_id": "cust-1", "country": "gb", "tier": "verified"}, Role.TRADING
+    )
     assert response.status_code == 201
     body = response.get_json()
     assert body["external_id"] == "cust-1"
@@ -50,8 +51,9 @@ def test_missing_and_unknown_keys_are_401(api: Api) -> None:
     assert response.status_code == 401
     assert response.get_json()["code"] == "unauthorized"
     assert response.headers["WWW-Authenticate"] == "Bearer"
-    response = api.client.get(f"/v1/accounts/{uuid.uuid4()}",
-                              headers={"Authorization": "Bearer lk_nope"})
+    response = api.client.get(
+        f"/v1/accounts/{uuid.uuid4()}", headers={"Authorization": "Bearer lk_nope"}
+    )
     assert response.status_code == 401
 
 
@@ -60,21 +62,28 @@ def test_roles_that_may_not_create_accounts_get_403(api: Api) -> None:
         response = api.post("/v1/accounts", {"external_id": f"x-{role}", "country": "GB"}, role)
         assert response.status_code == 403, role
         assert response.get_json()["code"] == "forbidden"
-    assert api.post("/v1/accounts", {"external_id": "by-admin", "country": "GB"},
-                    Role.ADMIN).status_code == 201
+    assert (
+        api.post(
+            "/v1/accounts", {"external_id": "by-admin", "country": "GB"}, Role.ADMIN
+        ).status_code
+        == 201
+    )
 
 
 def test_geofence_on_creation(api: Api) -> None:
-    blocked_client = api.post("/v1/accounts", {"external_id": "a", "country": "GB"},
-                              Role.TRADING, country="US")
+    blocked_client = api.post(
+        "/v1/accounts", {"external_id": "a", "country": "GB"}, Role.TRADING, country="US"
+    )
     assert blocked_client.status_code == 403
     assert blocked_client.get_json()["code"] == "jurisdiction_blocked"
-    blocked_residence = api.post("/v1/accounts", {"external_id": "b", "country": "US"},
-                                 Role.TRADING)
+    blocked_residence = api.post(
+        "/v1/accounts", {"external_id": "b", "country": "US"}, Role.TRADING
+    )
     assert blocked_residence.status_code == 403
     assert blocked_residence.get_json()["code"] == "jurisdiction_blocked"
-    missing = api.post("/v1/accounts", {"external_id": "c", "country": "GB"}, Role.TRADING,
-                       country=None)
+    missing = api.post(
+        "/v1/accounts", {"external_id": "c", "country": "GB"}, Role.TRADING, country=None
+    )
     assert missing.status_code == 400
     assert missing.get_json()["code"] == "country_required"
     # nothing was created by the refused requests
@@ -84,8 +93,9 @@ def test_geofence_on_creation(api: Api) -> None:
 
 def test_bad_input_is_a_problem_not_a_crash(api: Api) -> None:
     headers = api.headers(Role.TRADING)
-    malformed = api.client.post("/v1/accounts", data="{not json",
-                                headers={**headers, "Content-Type": "application/json"})
+    malformed = api.client.post(
+        "/v1/accounts", data="{not json", headers={**headers, "Content-Type": "application/json"}
+    )
     assert malformed.status_code == 400
     assert malformed.get_json()["code"] == "malformed_json"
     cases = [

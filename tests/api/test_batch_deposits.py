@@ -10,23 +10,35 @@ from tests.api.test_deposits import assert_books_sound, balance
 from tests.conftest import Api
 
 
-def item(account: str, ref: str, amount: str = "10.00", method: str = "card",
-         asset: str = "USD", **extra: Any) -> dict[str, Any]:
-    return {"account_id": account, "method": method, "asset": asset, "amount": amount,
-            "external_ref": ref, **extra}
+def item(
+    account: str,
+    ref: str,
+    amount: str = "10.00",
+    method: str = "card",
+    asset: str = "USD",
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "account_id": account,
+        "method": method,
+        "asset": asset,
+        "amount": amount,
+        "external_ref": ref,
+        **extra,
+    }
 
 
 def batch(api: Api, items: list[dict[str, Any]], **kw: Any) -> Any:
     return api.post("/v1/deposits/batch", {"deposits": items}, Role.PAYMENTS, **kw)
 
 
-def test_batch_records_every_deposit_held_like_the_single_endpoint(
-    api: Api, db: Database
-) -> None:
+def test_batch_records_every_deposit_held_like_the_single_endpoint(api: Api, db: Database) -> None:
     a, b = api.open_account(), api.open_account()
-    items = [item(a, "s-1", "100.00", settled_at="2026-11-20T15:00:00-05:00"),
-             item(b, "s-2", "0.5", method="crypto", asset="ETH"),
-             item(a, "s-3", "2.50", method="paypal")]
+    items = [
+        item(a, "s-1", "100.00", settled_at="2026-11-20T15:00:00-05:00"),
+        item(b, "s-2", "0.5", method="crypto", asset="ETH"),
+        item(a, "s-3", "2.50", method="paypal"),
+    ]
     response = batch(api, items)
     assert response.status_code == 201, response.get_json()
     result = response.get_json()["deposits"]
@@ -36,26 +48,37 @@ def test_batch_records_every_deposit_held_like_the_single_endpoint(
     assert result[1]["amount"] == "0.50000000"
     assert balance(api, a)["temporary_holds"] == "102.50"
     assert balance(api, b, "ETH")["available_to_withdraw"] == "0.50000000"
-    single = api.post("/v1/deposits", item(a, "s-4", "100.00",
-                                           settled_at="2026-11-20T15:00:00-05:00"),
-                      Role.PAYMENTS).get_json()
+    single = api.post(
+        "/v1/deposits",
+        item(a, "s-4", "100.00", settled_at="2026-11-20T15:00:00-05:00"),
+        Role.PAYMENTS,
+    ).get_json()
     assert single["hold"]["release_at"] == result[0]["hold"]["release_at"]
     assert_books_sound(db)
 
 
 def test_invalid_item_rejects_the_whole_batch_with_errors_by_index(api: Api) -> None:
     a = api.open_account()
-    response = batch(api, [item(a, "ok-1"), item(a, "bad-1", "1.001"),
-                           item(a, "bad-2", asset="XXX"), item(a, "bad-3", amount=5)])
+    response = batch(
+        api,
+        [
+            item(a, "ok-1"),
+            item(a, "bad-1", "1.001"),
+            item(a, "bad-2", asset="XXX"),
+            item(a, "bad-3", amount=5),
+        ],
+    )
     assert response.status_code == 422
     errors = response.get_json()["errors"]
     assert set(errors) == {"3"}  # schema errors come first, keyed by index
-    response = batch(api, [item(a, "ok-1"), item(a, "bad-1", "1.001"),
-                           item(a, "bad-2", asset="XXX")])
+    response = batch(
+        api, [item(a, "ok-1"), item(a, "bad-1", "1.001"), item(a, "bad-2", asset="XXX")]
+    )
     assert response.status_code == 422
     errors = response.get_json()["errors"]
     assert set(errors) == {"1", "2"}
-    assert "amount" in errors["1"] and "asset" in errors["2"]
+    assert "amount" in errors["1"]
+    assert "asset" in errors["2"]
     assert balance(api, a) == {}
 
 
@@ -79,8 +102,10 @@ def test_batch_limits_roles_and_idempotency(api: Api, db: Database) -> None:
     a = api.open_account()
     assert batch(api, []).status_code == 422
     assert batch(api, [item(a, f"m-{i}", "0.01") for i in range(1001)]).status_code == 422
-    assert api.post("/v1/deposits/batch", {"deposits": [item(a, "r-1")]},
-                    Role.TRADING).status_code == 403
+    assert (
+        api.post("/v1/deposits/batch", {"deposits": [item(a, "r-1")]}, Role.TRADING).status_code
+        == 403
+    )
     items = [item(a, f"i-{i}", "1.00") for i in range(3)]
     first = batch(api, items, idem="settlement-2026-11-20")
     again = batch(api, items, idem="settlement-2026-11-20")
@@ -97,8 +122,10 @@ def test_batch_limits_roles_and_idempotency(api: Api, db: Database) -> None:
 
 def test_full_size_batch(api: Api, db: Database) -> None:
     accounts = [api.open_account() for _ in range(10)]
-    items = [item(accounts[i % 10], f"full-{i}", "1.01", method=("card", "bank_transfer")[i % 2])
-             for i in range(1000)]
+    items = [
+        item(accounts[i % 10], f"full-{i}", "1.01", method=("card", "bank_transfer")[i % 2])
+        for i in range(1000)
+    ]
     response = batch(api, items)
     assert response.status_code == 201, response.get_json()
     assert len(response.get_json()["deposits"]) == 1000

@@ -13,10 +13,22 @@ from service.services.verify import verify
 from tests.conftest import Api, Clock
 
 
-def deposit(api: Api, account: str, amount: str = "100.00", method: str = "card",
-            asset: str = "USD", **extra: Any) -> Any:
-    body = {"account_id": account, "method": method, "asset": asset, "amount": amount,
-            "external_ref": extra.pop("external_ref", f"ref-{api._n}-{method}-{amount}"), **extra}
+def deposit(
+    api: Api,
+    account: str,
+    amount: str = "100.00",
+    method: str = "card",
+    asset: str = "USD",
+    **extra: Any,
+) -> Any:
+    body = {
+        "account_id": account,
+        "method": method,
+        "asset": asset,
+        "amount": amount,
+        "external_ref": extra.pop("external_ref", f"ref-{api._n}-{method}-{amount}"),
+        **extra,
+    }
     return api.post("/v1/deposits", body, Role.PAYMENTS)
 
 

@@ -19,16 +19,15 @@ def test_release_job_endpoint(api: Api, clock: Clock, db: Database) -> None:
     deposit(api, account, "100.00", settled_at="2026-11-20T20:00:00Z")
     forbidden = api.post("/v1/jobs/release-holds", {}, Role.TRADING)
     assert forbidden.status_code == 403
-    early = api.post("/v1/jobs/release-holds", {"as_of": "2026-11-25T19:59:59Z"},
-                     Role.OPERATIONS)
+    early = api.post("/v1/jobs/release-holds", {"as_of": "2026-11-25T19:59:59Z"}, Role.OPERATIONS)
     assert early.status_code == 200
     assert early.get_json()["released"] == 0
-    response = api.post("/v1/jobs/release-holds", {"as_of": "2026-11-25T20:00:00Z"},
-                        Role.OPERATIONS)
+    response = api.post(
+        "/v1/jobs/release-holds", {"as_of": "2026-11-25T20:00:00Z"}, Role.OPERATIONS
+    )
     body = response.get_json()
     assert (body["released"], body["as_of"]) == (1, "2026-11-25T20:00:00Z")
-    again = api.post("/v1/jobs/release-holds", {"as_of": "2026-11-25T20:00:00Z"},
-                     Role.OPERATIONS)
+    again = api.post("/v1/jobs/release-holds", {"as_of": "2026-11-25T20:00:00Z"}, Role.OPERATIONS)
     assert again.get_json()["released"] == 0
     assert balance(api, account)["available_to_withdraw"] == "100.00"
     bad = api.post("/v1/jobs/release-holds", {"as_of": "2026-11-25T20:00:00"}, Role.OPERATIONS)
@@ -46,8 +45,9 @@ def test_holiday_added_in_window_pushes_release_and_removal_pulls_back(
     old_release = old["hold"]["release_at"]
     assert active["hold"]["release_at"] == "2026-11-25T20:00:00Z"
 
-    response = put(api, "/v1/calendar/overrides/2026-11-24",
-                   {"business_day": False, "name": "Snow day"})
+    response = put(
+        api, "/v1/calendar/overrides/2026-11-24", {"business_day": False, "name": "Snow day"}
+    )
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["holds_recomputed"] == 1
 
@@ -59,23 +59,33 @@ def test_holiday_added_in_window_pushes_release_and_removal_pulls_back(
     holidays = api.get("/v1/calendar/holidays?year=2026").get_json()
     assert {"date": "2026-11-24", "name": "Snow day", "source": "override"} in holidays
     assert {"date": "2026-11-26", "name": "Thanksgiving Day", "source": "calendar"} in [
-        {k: h[k] for k in ("date", "name", "source")} for h in holidays]
+        {k: h[k] for k in ("date", "name", "source")} for h in holidays
+    ]
     days = api.get("/v1/calendar/business-days?from=2026-11-23&to=2026-11-27").get_json()
     assert days == {"days": ["2026-11-23", "2026-11-25", "2026-11-27"]}
 
-    removed = api.client.delete("/v1/calendar/overrides/2026-11-24",
-                                headers=api.headers(Role.OPERATIONS, idem=None))
+    removed = api.client.delete(
+        "/v1/calendar/overrides/2026-11-24", headers=api.headers(Role.OPERATIONS, idem=None)
+    )
     assert removed.status_code == 200
     holds = {h["id"]: h for h in api.get(f"/v1/accounts/{account}/holds").get_json()["items"]}
     assert holds[active["hold"]["id"]]["release_at"] == "2026-11-25T20:00:00Z"
-    assert api.client.delete("/v1/calendar/overrides/2026-11-24",
-                             headers=api.headers(Role.OPERATIONS, idem=None)).status_code == 404
+    assert (
+        api.client.delete(
+            "/v1/calendar/overrides/2026-11-24", headers=api.headers(Role.OPERATIONS, idem=None)
+        ).status_code
+        == 404
+    )
     audit = db.read
     with audit() as conn:
         from sqlalchemy import text
 
-        actions = [r[0] for r in conn.execute(text(
-            "SELECT action FROM audit_log WHERE account_id IS NOT NULL ORDER BY at, id"))]
+        actions = [
+            r[0]
+            for r in conn.execute(
+                text("SELECT action FROM audit_log WHERE account_id IS NOT NULL ORDER BY at, id")
+            )
+        ]
     assert actions == ["calendar_override_set", "calendar_override_removed"]
     assert_books_sound(db)
 
@@ -83,8 +93,11 @@ def test_holiday_added_in_window_pushes_release_and_removal_pulls_back(
 def test_extra_open_day_pulls_release_earlier(api: Api) -> None:
     account = api.open_account()
     held = deposit(api, account, "50.00", settled_at="2026-11-20T20:00:00Z").get_json()
-    response = put(api, "/v1/calendar/overrides/2026-11-21",
-                   {"business_day": True, "name": "Saturday settlement"})
+    response = put(
+        api,
+        "/v1/calendar/overrides/2026-11-21",
+        {"business_day": True, "name": "Saturday settlement"},
+    )
     assert response.status_code == 200
     [hold] = api.get(f"/v1/accounts/{account}/holds").get_json()["items"]
     assert hold["id"] == held["hold"]["id"]
@@ -92,14 +105,33 @@ def test_extra_open_day_pulls_release_earlier(api: Api) -> None:
 
 
 def test_calendar_bad_input(api: Api) -> None:
-    assert put(api, "/v1/calendar/overrides/2026-13-40",
-               {"business_day": False, "name": "x"}).status_code == 422
-    assert put(api, "/v1/calendar/overrides/2026-11-24",
-               {"business_day": "no", "name": "x"}).status_code == 422
-    assert put(api, "/v1/calendar/overrides/2200-01-02",
-               {"business_day": False, "name": "x"}).status_code == 422
-    assert put(api, "/v1/calendar/overrides/2026-11-24", {"business_day": False, "name": "x"},
-               Role.TRADING).status_code == 403
+    assert (
+        put(
+            api, "/v1/calendar/overrides/2026-13-40", {"business_day": False, "name": "x"}
+        ).status_code
+        == 422
+    )
+    assert (
+        put(
+            api, "/v1/calendar/overrides/2026-11-24", {"business_day": "no", "name": "x"}
+        ).status_code
+        == 422
+    )
+    assert (
+        put(
+            api, "/v1/calendar/overrides/2200-01-02", {"business_day": False, "name": "x"}
+        ).status_code
+        == 422
+    )
+    assert (
+        put(
+            api,
+            "/v1/calendar/overrides/2026-11-24",
+            {"business_day": False, "name": "x"},
+            Role.TRADING,
+        ).status_code
+        == 403
+    )
     assert api.get("/v1/calendar/business-days?from=2026-11-27&to=2026-11-23").status_code == 422
     assert api.get("/v1/calendar/business-days?from=2026-11-23").status_code == 422
     assert api.get("/v1/calendar/holidays?year=2300").status_code == 422
@@ -107,18 +139,21 @@ def test_calendar_bad_input(api: Api) -> None:
 
 def test_hold_policies(api: Api, clock: Clock) -> None:
     assert api.get("/v1/hold-policies").get_json() == {
-        "policies": {"bank_transfer": 0, "card": 3, "crypto": 0, "paypal": 3}}
+        "policies": {"bank_transfer": 0, "card": 3, "crypto": 0, "paypal": 3}
+    }
     assert put(api, "/v1/hold-policies/card", {"business_days": 31}).status_code == 422
     assert put(api, "/v1/hold-policies/card", {"business_days": "2"}).status_code == 422
     assert put(api, "/v1/hold-policies/cheque", {"business_days": 2}).status_code == 422
-    assert put(api, "/v1/hold-policies/card", {"business_days": 2},
-               Role.PAYMENTS).status_code == 403
+    assert (
+        put(api, "/v1/hold-policies/card", {"business_days": 2}, Role.PAYMENTS).status_code == 403
+    )
     response = put(api, "/v1/hold-policies/bank_transfer", {"business_days": 1})
     assert response.status_code == 200
     assert response.get_json()["policies"]["bank_transfer"] == 1
     account = api.open_account()
-    held = deposit(api, account, "10.00", method="bank_transfer",
-                   settled_at="2026-11-20T20:00:00Z").get_json()
+    held = deposit(
+        api, account, "10.00", method="bank_transfer", settled_at="2026-11-20T20:00:00Z"
+    ).get_json()
     assert held["hold"]["release_at"] == "2026-11-23T20:00:00Z"
     other = api.open_account()
     override = put(api, f"/v1/accounts/{other}/hold-policies/card", {"business_days": 0})
@@ -126,13 +161,25 @@ def test_hold_policies(api: Api, clock: Clock) -> None:
     unheld = deposit(api, other, "10.00", settled_at="2026-11-20T20:00:00Z").get_json()
     assert unheld["hold"] is None
     assert balance(api, other)["available_to_withdraw"] == "10.00"
-    quote = api.post("/v1/deposits/quote", {"account_id": account, "method": "card",
-                                            "asset": "USD", "amount": "5.00",
-                                            "at": "2026-11-20T20:00:00Z"}, Role.TRADING)
+    quote = api.post(
+        "/v1/deposits/quote",
+        {
+            "account_id": account,
+            "method": "card",
+            "asset": "USD",
+            "amount": "5.00",
+            "at": "2026-11-20T20:00:00Z",
+        },
+        Role.TRADING,
+    )
     assert quote.get_json() == {
-        "method": "card", "asset": "USD", "amount": "5.00", "hold_business_days": 3,
+        "method": "card",
+        "asset": "USD",
+        "amount": "5.00",
+        "hold_business_days": 3,
         "available_to_trade_at": "2026-11-20T20:00:00Z",
-        "available_to_withdraw_at": "2026-11-25T20:00:00Z"}
+        "available_to_withdraw_at": "2026-11-25T20:00:00Z",
+    }
 
 
 def test_metrics_report_holds(api: Api, clock: Clock) -> None:

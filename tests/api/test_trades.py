@@ -11,11 +11,16 @@ from tests.api.test_deposits import assert_books_sound, balance, deposit
 from tests.conftest import Api, Clock
 
 
-def trade(api: Api, account: str, sell: tuple[str, str], buy: tuple[str, str],
-          **extra: Any) -> Any:
-    body = {"account_id": account, "sell_asset": sell[1], "sell_amount": sell[0],
-            "buy_asset": buy[1], "buy_amount": buy[0],
-            "external_ref": extra.pop("external_ref", f"fill-{api._n}"), **extra}
+def trade(api: Api, account: str, sell: tuple[str, str], buy: tuple[str, str], **extra: Any) -> Any:
+    body = {
+        "account_id": account,
+        "sell_asset": sell[1],
+        "sell_amount": sell[0],
+        "buy_asset": buy[1],
+        "buy_amount": buy[0],
+        "external_ref": extra.pop("external_ref", f"fill-{api._n}"),
+        **extra,
+    }
     return api.post("/v1/trades", body, Role.TRADING)
 
 
@@ -34,7 +39,9 @@ def test_held_usd_bought_btc_stays_held_under_the_same_hold(api: Api, db: Databa
     holds = api.get(f"/v1/accounts/{account}/holds").get_json()["items"]
     assert len(holds) == 1
     assert {(lot["asset"], lot["amount"]) for lot in holds[0]["lots"]} == {
-        ("USD", "0.00"), ("BTC", "0.00150000")}
+        ("USD", "0.00"),
+        ("BTC", "0.00150000"),
+    }
     assert_books_sound(db)
 
 
@@ -73,8 +80,12 @@ def test_chain_of_trades_never_frees_held_value(api: Api, db: Database) -> None:
     deposit(api, account, "100.00")
     assert trade(api, account, ("100.00", "USD"), ("0.00150000", "BTC")).status_code == 201
     assert trade(api, account, ("0.00150000", "BTC"), ("0.05", "ETH")).status_code == 201
-    assert trade(api, account, ("0.05", "ETH"), ("99.00", "EUR"),
-                 fee_asset="EUR", fee_amount="1.00").status_code == 201
+    assert (
+        trade(
+            api, account, ("0.05", "ETH"), ("99.00", "EUR"), fee_asset="EUR", fee_amount="1.00"
+        ).status_code
+        == 201
+    )
     for asset in ("USD", "BTC", "ETH", "EUR"):
         assert balance(api, account, asset)["available_to_withdraw"].strip("0.") == "", asset
     assert balance(api, account, "EUR")["temporary_holds"] == "98.00"
@@ -90,8 +101,9 @@ def test_insufficient_funds_and_bad_trades(api: Api, db: Database) -> None:
     assert response.get_json()["code"] == "insufficient_funds"
     same = trade(api, account, ("1.00", "USD"), ("1.00", "USD"))
     assert same.status_code == 422
-    fee_asset = trade(api, account, ("1.00", "USD"), ("1.00", "EUR"), fee_asset="USD",
-                      fee_amount="0.10")
+    fee_asset = trade(
+        api, account, ("1.00", "USD"), ("1.00", "EUR"), fee_asset="USD", fee_amount="0.10"
+    )
     assert fee_asset.status_code == 422
     assert balance(api, account) == before
     assert_books_sound(db)

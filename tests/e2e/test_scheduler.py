@@ -22,7 +22,9 @@ def test_scheduler_releases_due_holds_and_stops_on_sigterm(db: Database) -> None
     process = subprocess.Popen(
         [str(LEDGER), "scheduler", "--interval", "0.2"],
         env={**os.environ, "LEDGER_DATABASE_URL": db.url},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60

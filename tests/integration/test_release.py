@@ -38,17 +38,27 @@ def make_held_deposits(
     with db.write() as tx:
         ids = [
             accounts.open_account(
-                tx, accounts.OpenAccount(f"bulk-{uuid.uuid4()}", "GB", Tier.BASIC),
-                client_country="GB", blocked=settings.blocked_countries, now=settled,
+                tx,
+                accounts.OpenAccount(f"bulk-{uuid.uuid4()}", "GB", Tier.BASIC),
+                client_country="GB",
+                blocked=settings.blocked_countries,
+                now=settled,
             ).id
             for _ in range(accounts_count)
         ]
         for i in range(n):
             deposits.record_deposit(
                 tx,
-                deposits.DepositCommand(ids[i % accounts_count], Method.CARD, "USD",
-                                        Decimal("10.01"), f"bulk-{uuid.uuid4()}", settled),
-                settings=settings, now=settled,
+                deposits.DepositCommand(
+                    ids[i % accounts_count],
+                    Method.CARD,
+                    "USD",
+                    Decimal("10.01"),
+                    f"bulk-{uuid.uuid4()}",
+                    settled,
+                ),
+                settings=settings,
+                now=settled,
             )
     return ids
 
@@ -56,13 +66,14 @@ def make_held_deposits(
 def hold_statuses(db: Database) -> dict[str, int]:
     with db.read() as conn:
         rows = conn.execute(select(holds.c.status, func.count()).group_by(holds.c.status))
-        return {status: count for status, count in rows}
+        return dict(rows.all())
 
 
 def release_entries(db: Database) -> int:
     with db.read() as conn:
-        return conn.execute(select(func.count()).where(
-            journal_entries.c.type == "hold_release")).scalar_one()
+        return conn.execute(
+            select(func.count()).where(journal_entries.c.type == "hold_release")
+        ).scalar_one()
 
 
 def assert_sound(db: Database) -> None:
@@ -78,7 +89,11 @@ def test_concurrent_runners_release_every_hold_exactly_once(db: Database) -> Non
         runners = [
             subprocess.Popen(
                 [str(LEDGER), "release-holds", "--as-of", DUE.isoformat(), "--batch-size", "50"],
-                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             for _ in range(4)
         ]
         outputs = [runner.communicate(timeout=300) for runner in runners]
@@ -155,8 +170,9 @@ def test_cli_release_holds(db: Database) -> None:
     env = {**os.environ, "LEDGER_DATABASE_URL": db.url}
 
     def ledger(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(LEDGER), *args], env=env, capture_output=True, text=True,
-                              timeout=120)
+        return subprocess.run(
+            [str(LEDGER), *args], env=env, capture_output=True, text=True, timeout=120
+        )
 
     early = ledger("release-holds", "--as-of", (DUE - timedelta(microseconds=1)).isoformat())
     assert early.returncode == 0, early.stderr

@@ -23,11 +23,13 @@ MAX_SCALE = 8
 #: Integer digits accepted on input. With scale 8 this keeps every amount, and the
 #: sum of very many of them, far inside a signed 64-bit integer of minor units.
 MAX_DIGITS = 10
-#: The largest magnitude of minor units any single amount may have: 10^15 - 1
+#: The largest magnitude of minor units a client may send in one amount: 10^15 - 1
 #: (ten million BTC, ten trillion USD). Balances are signed 64-bit integers, so
 #: thousands of maximal amounts can accumulate on one account before a sum could
 #: overflow — and the database refuses that too (a 422, never a wrong balance).
 MAX_MINOR = 10**15 - 1
+#: What a balance column can hold (signed 64-bit): the bound of any Amount.
+MAX_BALANCE_MINOR = 2**63 - 1
 
 _DECIMAL_TEXT = re.compile(r"(-)?([0-9]+)(?:\.([0-9]+))?")
 
@@ -85,7 +87,9 @@ class Amount:
             raise AmountError("amount value must be a Decimal")
         if not self.value.is_finite():
             raise AmountError("amount must be finite")
-        if self.value and self.value.adjusted() >= MAX_DIGITS + MAX_SCALE:
+        # Checked before quantizing: beyond 19 digits of minor units the value
+        # cannot be a 64-bit balance, and quantize would exceed decimal precision.
+        if self.value and self.value.adjusted() + self.asset.scale >= 19:
             raise AmountError("amount is too large")
         exponent = self.value.as_tuple().exponent
         assert isinstance(exponent, int)
@@ -94,7 +98,7 @@ class Amount:
                 f"{self.asset.code} amounts have at most {self.asset.scale} decimal places"
             )
         object.__setattr__(self, "value", self.value.quantize(self.asset.quantum))
-        if abs(self.minor) > MAX_MINOR:
+        if abs(self.minor) > MAX_BALANCE_MINOR:
             raise AmountError("amount is too large")
 
     @classmethod
@@ -109,7 +113,10 @@ class Amount:
         exponent = value.as_tuple().exponent
         if isinstance(exponent, int) and -exponent > asset.scale:
             raise AmountError(f"{asset.code} amounts have at most {asset.scale} decimal places")
-        return cls(value, asset)
+        amount = cls(value, asset)
+        if abs(amount.minor) > MAX_MINOR:
+            raise AmountError("amount is too large")
+        return amount
 
     @classmethod
     def from_minor(cls, minor: int, asset: Asset) -> Amount:

@@ -10,7 +10,14 @@ what the customer owns; the balances shown to customers are the negation.
   credit ``Equity:Trading`` in it; debit ``Equity:Trading`` in the bought
   asset, credit the customer (held part to ``Held`` under the paying holds,
   the rest to ``Available``) and ``Income:Fees`` for the fee. Each asset
-  balances against ``Equity:Trading``, so no price is ever needed.
+  balances against ``Equity:Trading``, so no price is ever needed;
+* withdrawal request: debit ``Available``, credit ``Withdrawing``; a final
+  withdrawal also debits ``Held`` lot by lot (tagged with each hold);
+* withdrawal payout (complete): debit ``Withdrawing``, credit ``Assets:Payouts``;
+* withdrawal return (reject, fail): debit ``Withdrawing``, credit ``Available``;
+* chargeback: credit the method's clearing account for the deposit amount;
+  debit the hold's lot in that asset (tagged), then the positive part of
+  ``Available``, and ``Assets:Receivables:Chargebacks`` for what is missing.
 """
 
 from __future__ import annotations
@@ -83,6 +90,109 @@ def trade_entry(
         posted_at=posted_at,
         reference=reference,
         memo=f"sell {sold} {sell_asset.code} buy {bought} {buy_asset.code}",
+        account_id=account_id,
+        id=entry_id,
+        postings=merge_postings(postings),
+    )
+
+
+def withdrawal_entry(
+    *,
+    account_id: uuid.UUID,
+    amount: Amount,
+    from_lots: tuple[tuple[uuid.UUID, Decimal], ...] = (),
+    reference: str,
+    posted_at: datetime,
+    entry_id: uuid.UUID,
+    memo: str = "withdrawal requested",
+) -> Entry:
+    """Reserve ``amount`` for a payout: from ``Held`` lots (final withdrawals only)
+    and the rest from ``Available``, into ``Withdrawing``."""
+    asset = amount.asset
+    held = customer_account_name(account_id, Bucket.HELD)
+    from_held = sum((value for _, value in from_lots), Decimal(0))
+    postings = [Posting(held, Amount(value, asset), hold_id) for hold_id, value in from_lots]
+    from_available = amount - Amount(from_held, asset)
+    postings.append(Posting(customer_account_name(account_id, Bucket.AVAILABLE), from_available))
+    postings.append(Posting(customer_account_name(account_id, Bucket.WITHDRAWING), -amount))
+    return Entry(
+        type=EntryType.WITHDRAWAL,
+        posted_at=posted_at,
+        reference=reference,
+        memo=memo,
+        account_id=account_id,
+        id=entry_id,
+        postings=merge_postings(postings),
+    )
+
+
+def withdrawal_payout_entry(
+    *, account_id: uuid.UUID, amount: Amount, reference: str, posted_at: datetime,
+    entry_id: uuid.UUID,
+) -> Entry:
+    """The payout left the platform: ``Withdrawing`` -> ``Assets:Payouts``."""
+    return Entry(
+        type=EntryType.WITHDRAWAL_PAYOUT,
+        posted_at=posted_at,
+        reference=reference,
+        memo="withdrawal paid out",
+        account_id=account_id,
+        id=entry_id,
+        postings=(
+            Posting(customer_account_name(account_id, Bucket.WITHDRAWING), amount),
+            Posting(Platform.PAYOUTS.value, -amount),
+        ),
+    )
+
+
+def withdrawal_return_entry(
+    *, account_id: uuid.UUID, amount: Amount, reference: str, posted_at: datetime,
+    entry_id: uuid.UUID, memo: str,
+) -> Entry:
+    """A rejected or failed withdrawal: ``Withdrawing`` -> ``Available``."""
+    return Entry(
+        type=EntryType.WITHDRAWAL_RETURN,
+        posted_at=posted_at,
+        reference=reference,
+        memo=memo,
+        account_id=account_id,
+        id=entry_id,
+        postings=(
+            Posting(customer_account_name(account_id, Bucket.WITHDRAWING), amount),
+            Posting(customer_account_name(account_id, Bucket.AVAILABLE), -amount),
+        ),
+    )
+
+
+def chargeback_entry(
+    *,
+    account_id: uuid.UUID,
+    method: Method,
+    amount: Amount,
+    hold_id: uuid.UUID | None,
+    from_lot: Amount,
+    from_available: Amount,
+    receivable: Amount,
+    reference: str,
+    posted_at: datetime,
+    entry_id: uuid.UUID,
+) -> Entry:
+    """Reverse a deposit: the card network or PayPal took ``amount`` back from the
+    clearing account; the customer pays it from the hold's lot, then Available —
+    ``receivable`` (what Available did not have) leaves Available negative, a
+    debt (DESIGN.md section 3). One asset, balanced."""
+    if from_lot.is_positive() and hold_id is None:
+        raise ValueError("a chargeback takes from a lot only under its hold")
+    postings = [
+        Posting(CLEARING_ACCOUNT[method].value, -amount),
+        Posting(customer_account_name(account_id, Bucket.HELD), from_lot, hold_id),
+        Posting(customer_account_name(account_id, Bucket.AVAILABLE), from_available + receivable),
+    ]
+    return Entry(
+        type=EntryType.CHARGEBACK,
+        posted_at=posted_at,
+        reference=reference,
+        memo=f"{method.value} chargeback",
         account_id=account_id,
         id=entry_id,
         postings=merge_postings(postings),

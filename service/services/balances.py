@@ -19,7 +19,6 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from datetime import datetime
-
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -40,7 +39,7 @@ from service.domain.chart import Bucket
 from service.domain.holds import HoldStatus
 from service.domain.money import Amount
 from service.domain.posting import EntryType
-from service.services import pagination, reference
+from service.services import chargebacks, pagination, reference, withdrawals
 from service.services.accounts import get_account
 from service.services.holds import get_holds, has_due, release_account
 from service.services.views import BalancesView, BalanceView, Page, TransactionView
@@ -147,6 +146,8 @@ def account_transactions(
     if ids:
         by_entry.update(_deposits(conn, ids))
         by_entry.update(_trades(conn, ids))
+        by_entry.update(withdrawals.history(conn, ids))
+        by_entry.update(chargebacks.history(conn, ids))
         by_entry.update(_movements(conn, [e for e in entries if e.id not in by_entry]))
     items = tuple(by_entry[e.id] for e in entries if e.id in by_entry)
     next_cursor = pagination.encode(entries[-1].posted_at, entries[-1].id) if more else None

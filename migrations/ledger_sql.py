@@ -207,6 +207,13 @@ CREATE TRIGGER postings_apply AFTER INSERT ON postings BEGIN
         SELECT NEW.hold_id, NEW.asset, NEW.account_id, -NEW.amount, 'active'
          WHERE NEW.hold_id IS NOT NULL
         ON CONFLICT (hold_id, asset) DO UPDATE SET amount = amount + excluded.amount;
+    -- SQLite turns an integer sum that overflows 64 bits into an inexact REAL:
+    -- refuse instead, as PostgreSQL does ("bigint out of range").
+    SELECT RAISE(ABORT, 'integer overflow: balance out of range')
+     WHERE (SELECT typeof(balance) FROM balances
+             WHERE ledger_account_id = NEW.ledger_account_id AND asset = NEW.asset) <> 'integer'
+        OR coalesce((SELECT typeof(amount) FROM hold_lots
+                      WHERE hold_id = NEW.hold_id AND asset = NEW.asset), 'integer') <> 'integer';
 END""",
 }
 for _table in ("journal_entries", "postings"):

@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from service.domain.errors import (
@@ -169,5 +169,6 @@ def _is_overflow(error: Exception) -> bool:
 def install(app: Flask) -> None:
     app.register_error_handler(DataError, out_of_range)
     app.register_error_handler(OperationalError, out_of_range)
+    app.register_error_handler(IntegrityError, out_of_range)
     app.register_error_handler(LedgerError, from_ledger_error)
     app.register_error_handler(Exception, unexpected)

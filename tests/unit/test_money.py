@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from service.domain.money import (
-    MAX_DIGITS,
     MAX_BALANCE_MINOR,
+    MAX_DIGITS,
     MAX_MINOR,
     MAX_SCALE,
     Amount,
@@ -226,7 +226,7 @@ def test_format_minor(minor: int, scale: int, text: str) -> None:
 # -- properties -----------------------------------------------------------------
 
 
-@given(minor=st.integers(min_value=-MAX_MINOR, max_value=MAX_MINOR), scale=scales)
+@given(minor=st.integers(min_value=-MAX_BALANCE_MINOR, max_value=MAX_BALANCE_MINOR), scale=scales)
 @settings(max_examples=40, deadline=None)
 def test_minor_units_round_trip(minor: int, scale: int) -> None:
     asset = Asset("X", scale)

@@ -20,7 +20,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-
 Upsert = postgresql.Insert | sqlite.Insert
 
 

@@ -82,11 +82,15 @@ def lock_balances(conn: Connection, keys: Iterable[BalanceKey]) -> dict[BalanceK
             }
         )
         by_id[(ledger_id, key.asset)] = key
-    stmt = upsert(conn, balances).values(rows)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[balances.c.ledger_account_id, balances.c.asset],
-        set_={"balance": balances.c.balance},
-    ).returning(balances.c.ledger_account_id, balances.c.asset, balances.c.balance)
+    stmt = (
+        upsert(conn, balances)
+        .values(rows)
+        .on_conflict_do_update(
+            index_elements=[balances.c.ledger_account_id, balances.c.asset],
+            set_={"balance": balances.c.balance},
+        )
+        .returning(balances.c.ledger_account_id, balances.c.asset, balances.c.balance)
+    )
     return {by_id[(row[0], row[1])]: row[2] for row in conn.execute(stmt)}
 
 

@@ -135,8 +135,9 @@ def account_transactions(
         )
     entries = list(
         conn.execute(
-            query.order_by(journal_entries.c.posted_at.desc(), journal_entries.c.id.desc())
-            .limit(limit + 1)
+            query.order_by(journal_entries.c.posted_at.desc(), journal_entries.c.id.desc()).limit(
+                limit + 1
+            )
         )
     )
     more = len(entries) > limit
@@ -169,7 +170,8 @@ def _deposits(conn: Connection, entry_ids: list[uuid.UUID]) -> dict[uuid.UUID, T
     hold_views = get_holds(conn, list(hold_by_deposit.values()))
     result = {}
     for r in rows:
-        hold = hold_views.get(hold_by_deposit.get(r.id)) if r.id in hold_by_deposit else None
+        hold_id = hold_by_deposit.get(r.id)
+        hold = None if hold_id is None else hold_views.get(hold_id)
         result[r.entry_id] = TransactionView(
             id=r.id,
             type=EntryType.DEPOSIT.value,
@@ -181,9 +183,9 @@ def _deposits(conn: Connection, entry_ids: list[uuid.UUID]) -> dict[uuid.UUID, T
                 "method": r.method,
                 "external_ref": r.external_ref,
                 "settled_at": r.settled_at,
-                "hold": None if hold is None else {
-                    "id": hold.id, "release_at": hold.release_at, "status": hold.status
-                },
+                "hold": None
+                if hold is None
+                else {"id": hold.id, "release_at": hold.release_at, "status": hold.status},
             },
         )
     return result
@@ -219,7 +221,9 @@ def _movements(conn: Connection, entries: list[Any]) -> dict[uuid.UUID, Transact
     Available bucket (per asset) in the entry."""
     if not entries:
         return {}
-    available = select(ledger_accounts.c.id).where(ledger_accounts.c.bucket == Bucket.AVAILABLE.value)
+    available = select(ledger_accounts.c.id).where(
+        ledger_accounts.c.bucket == Bucket.AVAILABLE.value
+    )
     moved: dict[uuid.UUID, list[tuple[str, int]]] = defaultdict(list)
     query = (
         select(postings.c.entry_id, postings.c.asset, func.sum(postings.c.amount))
@@ -249,9 +253,8 @@ def _movements(conn: Connection, entries: list[Any]) -> dict[uuid.UUID, Transact
                     {"asset": a, "amount": Amount.from_minor(m, reference.asset(conn, a))}
                     for a, m in legs
                 ]
-            } if e.type == EntryType.HOLD_RELEASE.value else {},
+            }
+            if e.type == EntryType.HOLD_RELEASE.value
+            else {},
         )
     return result
-
-
-

@@ -84,7 +84,9 @@ def settle_trade(tx: Connection, cmd: TradeCommand, *, now: datetime) -> TradeVi
     ).value
     held = sum((lot.amount for lot in lots), Decimal(0))
     spend = spend_held_first(lots, sold.value)
-    if sold.value > max(available + held, Decimal(0)) or spend.from_available > max(available, Decimal(0)):
+    if sold.value > max(available + held, Decimal(0)) or spend.from_available > max(
+        available, Decimal(0)
+    ):
         raise Conflict(
             f"not enough {sell} available to trade",
             code="insufficient_funds",

@@ -180,9 +180,12 @@ def export_command(name: str, from_: str | None, to: str | None, as_of: str | No
     chunks = exports.stream(database, kind, bounds, tz_name=settings.time_zone,
                             on_rows=progress.advance if progress else None)
     try:
-        with click.open_file(output, "wb") as sink:
-            for chunk in chunks:
-                sink.write(chunk.encode("utf-8"))
+        if output == "-":
+            with click.open_file("-", "wb") as sink:
+                for chunk in chunks:
+                    sink.write(chunk.encode("utf-8"))
+        else:
+            exports.write_file(output, chunks)
     except SQLAlchemyError as exc:
         raise click.ClickException(f"export failed: {type(exc).__name__}: {exc}") from exc
     finally:

@@ -53,8 +53,19 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.before_request(health.start_timer)
     app.after_request(health.observe)
 
-    from service.api import accounts, money, operations
+    from service.api import (
+        accounts,
+        chargebacks,
+        compliance,
+        exports,
+        money,
+        operations,
+        withdrawals,
+    )
 
-    for blueprint in (accounts.blp, money.blp, operations.blp):
+    for blueprint in (
+        accounts.blp, money.blp, operations.blp, exports.blp,
+        withdrawals.blp, chargebacks.blp, compliance.blp,
+    ):
         api.register_blueprint(blueprint, url_prefix="/v1")
     return app

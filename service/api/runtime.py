@@ -8,12 +8,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from threading import Lock
 
 from flask import current_app
 
 from service.config import Settings
 from service.db.database import Database
 from service.services.keys import KeyCache
+
+_export_db_lock = Lock()
 
 
 def _utc_now() -> datetime:
@@ -26,9 +29,23 @@ class Runtime:
     db: Database
     keys: KeyCache
     clock: Callable[[], datetime] = field(default=_utc_now)
+    #: The database exports read (a replica when LEDGER_EXPORT_DATABASE_URL is
+    #: set); made on first use, once per app.
+    export_db: Database | None = None
 
     def now(self) -> datetime:
         return self.clock()
+
+    def export_database(self) -> Database:
+        if self.export_db is None:
+            with _export_db_lock:
+                if self.export_db is None:
+                    url = self.settings.export_database_url
+                    self.export_db = (
+                        Database(url, pool_size=self.settings.pool_size)
+                        if url and url != self.db.url else self.db
+                    )
+        return self.export_db
 
 
 def runtime() -> Runtime:

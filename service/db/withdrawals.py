@@ -198,8 +198,10 @@ def list_withdrawals(
 
 # -- hold lots of a final withdrawal ------------------------------------------------------
 
-#: Holds whose lots still count as Temporary Holds (a frozen hold's never auto-release).
-_HOLDING = (HoldStatus.ACTIVE.value, HoldStatus.FROZEN.value)
+#: Holds whose lots may still carry Temporary Holds: active ones, and holds
+#: reversed by a chargeback (their lots in other assets stay, frozen, never
+#: auto-released). ``frozen`` is kept for holds frozen as a whole.
+_HOLDING = (HoldStatus.ACTIVE.value, HoldStatus.FROZEN.value, HoldStatus.REVERSED.value)
 
 
 @dataclass(frozen=True, slots=True)

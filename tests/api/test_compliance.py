@@ -10,7 +10,7 @@ import pytest
 
 from service.db.database import Database
 from service.domain.roles import Role
-from tests.api.test_chargebacks import account_status, charge_back, holds_of, ledger_balance
+from tests.api.test_chargebacks import account_status, charge_back, holds_of
 from tests.api.test_deposits import assert_books_sound, balance, deposit
 from tests.api.test_trades import trade
 from tests.api.test_withdrawals import act, audit_actions, fund, history, withdraw
@@ -196,13 +196,13 @@ def test_final_withdrawal_of_a_charged_back_account_archives_it(
     api: Api, db: Database, clock: Clock
 ) -> None:
     account = api.open_account()
-    fund(api, account, "50.00")
+    fund(api, account, "100.00")
     first = deposit(api, account, "100.00").get_json()
     # held USD first: the BTC stays under the first hold
     assert trade(api, account, ("100.00", "USD"), ("0.00150000", "BTC")).status_code == 201
     second = deposit(api, account, "40.00", method="paypal").get_json()
     cb = charge_back(api, first["id"]).get_json()
-    assert (cb["recovered"], cb["receivable"]) == ("50.00", "50.00")
+    assert (cb["recovered"], cb["receivable"]) == ("100.00", "0.00")
     assert account_status(api, account) == "restricted"
     usd = balance(api, account)
     assert (usd["available_to_withdraw"], usd["temporary_holds"]) == ("0.00", "40.00")
@@ -259,7 +259,7 @@ def test_final_withdrawal_of_a_charged_back_account_archives_it(
     late = charge_back(api, second["id"])
     assert (late.status_code, late.get_json()["receivable"]) == (201, "40.00")
     assert account_status(api, account) == "archived"
-    assert ledger_balance(db, "Assets:Receivables:Chargebacks", "USD") == 9000
+    assert balance(api, account)["total"] == "-40.00"  # the debt, on the closed account
     assert_books_sound(db)
 
 
@@ -326,3 +326,24 @@ def test_audit_log_pages_newest_first(api: Api, clock: Clock) -> None:
     missing = api.get(f"/v1/accounts/{uuid.uuid4()}/audit")
     assert (missing.status_code, missing.get_json()["code"]) == (404, "account_not_found")
     assert api.get(f"/v1/accounts/{account}/audit?cursor=bogus").status_code == 400
+
+
+def test_an_account_in_debt_is_not_archived_by_its_final_withdrawals(
+    api: Api, db: Database
+) -> None:
+    """A chargeback the customer could not cover leaves Available negative: paying
+    out everything else does not close the account while the debt remains."""
+    account = api.open_account()
+    fund(api, account, "30.00")
+    first = deposit(api, account, "100.00").get_json()
+    assert trade(api, account, ("100.00", "USD"), ("0.00150000", "BTC")).status_code == 201
+    cb = charge_back(api, first["id"]).get_json()
+    assert (cb["recovered"], cb["receivable"]) == ("30.00", "70.00")
+    assert balance(api, account)["total"] == "-70.00"
+    assert final_withdrawal(api, account, "USD").get_json()["code"] == "nothing_to_withdraw"
+    btc_w = final_withdrawal(api, account, "BTC").get_json()
+    assert act(api, btc_w["id"], "approve", {"reason": "reviewed"}).status_code == 200
+    assert act(api, btc_w["id"], "complete", {"txid": "btc-1"}).status_code == 200
+    assert account_status(api, account) == "restricted"
+    assert balance(api, account)["total"] == "-70.00"
+    assert_books_sound(db)

@@ -75,7 +75,7 @@ class Deposits(MethodView):
         cmd = deposit_command(body)
         return respond_once(
             201,
-            DepositSchema(),
+            DepositSchema,
             lambda tx: deposits.record_deposit(tx, cmd, settings=rt.settings, now=rt.now()),
         )
 
@@ -101,7 +101,7 @@ class DepositBatch(MethodView):
         cmds = [deposit_command(item) for item in body["deposits"]]
         return respond_once(
             201,
-            DepositBatchResultSchema(),
+            DepositBatchResultSchema,
             lambda tx: {
                 "deposits": deposits.record_deposits(tx, cmds, settings=rt.settings, now=rt.now())
             },
@@ -156,9 +156,7 @@ class Trades(MethodView):
         _guard(body["account_id"])
         rt = runtime()
         cmd = trades.TradeCommand(**body)
-        return respond_once(
-            201, TradeSchema(), lambda tx: trades.settle_trade(tx, cmd, now=rt.now())
-        )
+        return respond_once(201, TradeSchema, lambda tx: trades.settle_trade(tx, cmd, now=rt.now()))
 
 
 @blp.route("/accounts/<uuid:account_id>/balances")

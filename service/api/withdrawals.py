@@ -50,7 +50,7 @@ class Withdrawals(MethodView):
         guard(body["account_id"])
         rt = runtime()
         cmd = withdrawals.WithdrawalCommand(**body)
-        return respond_once(201, WithdrawalSchema(), lambda tx: withdrawals.request_withdrawal(
+        return respond_once(201, WithdrawalSchema, lambda tx: withdrawals.request_withdrawal(
             tx, cmd, settings=rt.settings, now=rt.now()))
 
     @requires(*READERS)
@@ -82,7 +82,7 @@ def _transition(withdrawal_id: uuid.UUID, action: Transition, *, txid: str | Non
         account_id = withdrawals.account_of(conn, withdrawal_id)
     guard(account_id)
     actor = current_key().name
-    return respond_once(200, WithdrawalSchema(), lambda tx: withdrawals.transition(
+    return respond_once(200, WithdrawalSchema, lambda tx: withdrawals.transition(
         tx, withdrawal_id, action, actor=actor, now=rt.now(), txid=txid, reason=reason))
 
 
@@ -147,6 +147,6 @@ class FinalWithdrawal(MethodView):
             get_account(conn, account_id)
         guard(account_id)
         actor = current_key().name
-        return respond_once(201, WithdrawalSchema(), lambda tx: withdrawals.final_withdrawal(
+        return respond_once(201, WithdrawalSchema, lambda tx: withdrawals.final_withdrawal(
             tx, account_id, body["asset"], body["destination"], reason=body["reason"],
             actor=actor, now=rt.now()))

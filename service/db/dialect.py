@@ -41,6 +41,14 @@ def id_in(conn: Connection, column: Column[Any], ids: Sequence[uuid.UUID]) -> Co
     return column.in_(list(ids))
 
 
+def ids_param(dialect: str, column: Column[Any], name: str = "ids") -> ColumnElement[bool]:
+    """Like :func:`id_in`, but with a named parameter bound at execution time, for
+    statements built once and reused (``execute(stmt, {name: ids})``)."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(Uuid)))
+    return column.in_(bindparam(name, expanding=True))
+
+
 def skip_locked(conn: Connection) -> dict[str, bool]:
     """``FOR UPDATE SKIP LOCKED`` where the database has it (SQLite holds its one
     write lock for the whole transaction instead)."""
@@ -77,6 +85,12 @@ def _pg_bulk_sql(table: Table, columns: tuple[str, ...], conflict: tuple[str, ..
     return text(sql)
 
 
+@lru_cache(maxsize=64)
+def _single_insert(dialect: str, table: Table, conflict: tuple[str, ...]) -> Upsert:
+    stmt = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    return stmt.on_conflict_do_nothing(index_elements=list(conflict)) if conflict else stmt
+
+
 def bulk_insert(
     conn: Connection,
     table: Table,
@@ -96,6 +110,11 @@ def bulk_insert(
     if not rows:
         return 0
     columns = tuple(rows[0])
+    if len(rows) == 1:
+        # A single row (one deposit): a cached INSERT ... VALUES beats shipping
+        # arrays, whose per-element type inspection costs more than it saves.
+        stmt = _single_insert(conn.dialect.name, table, skip_conflicts_on)
+        return int(conn.execute(stmt, rows[0]).rowcount)
     if conn.dialect.name == "postgresql":
         params = {name: [row[name] for row in rows] for name in columns}
         return int(conn.execute(_pg_bulk_sql(table, columns, skip_conflicts_on), params).rowcount)

@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, insert, literal, select, union_all, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, literal, select, union_all, update
 
 from service.db.dialect import id_in, skip_locked, upsert
 from service.db.tables import (
@@ -103,6 +104,19 @@ def set_account_policy(
 # -- calendar overrides -------------------------------------------------------
 
 
+@lru_cache(maxsize=4)
+def _overrides_statement(lock: str | None) -> Any:
+    columns = (
+        calendar_overrides.c.day,
+        calendar_overrides.c.business_day,
+        calendar_overrides.c.name,
+    )
+    if lock is None:
+        return select(*columns)
+    taken = select(getattr(func, lock)(bindparam("key")).label("locked")).subquery("taken")
+    return select(*columns).select_from(taken.outerjoin(calendar_overrides, literal(True)))
+
+
 def overrides(
     conn: Connection, *, lock: str | None = None, lock_key: int = 0
 ) -> tuple[dict[date, str], dict[date, str]]:
@@ -110,13 +124,8 @@ def overrides(
     function) the lock is taken by the same statement, before the rows are read."""
     closures: dict[date, str] = {}
     openings: dict[date, str] = {}
-    query: Any = select(calendar_overrides)
-    if lock is not None:
-        taken = select(getattr(func, lock)(lock_key).label("locked")).subquery("taken")
-        query = select(
-            calendar_overrides.c.day, calendar_overrides.c.business_day, calendar_overrides.c.name
-        ).select_from(taken.outerjoin(calendar_overrides, literal(True)))
-    for day, business_day, name in conn.execute(query):
+    params = {} if lock is None else {"key": lock_key}
+    for day, business_day, name in conn.execute(_overrides_statement(lock), params):
         if day is not None:
             (openings if business_day else closures)[day] = name
     return closures, openings

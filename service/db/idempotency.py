@@ -17,8 +17,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, literal, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, literal, select
 
 from service.db.tables import idempotency_keys
 
@@ -42,33 +44,39 @@ def try_lock(conn: Connection, api_key_id: uuid.UUID, key: str) -> bool:
     return bool(conn.execute(select(lock)).scalar_one())
 
 
-def lock_and_find(
-    conn: Connection, api_key_id: uuid.UUID, key: str
-) -> tuple[bool, StoredResponse | None]:
-    """Take the key's advisory lock (PostgreSQL) and read any stored response, in
-    one round trip. Returns (locked, stored)."""
+@lru_cache(maxsize=2)
+def _lock_and_find_statement(dialect: str) -> Any:
     stored = (
         select(
             idempotency_keys.c.request_hash,
             idempotency_keys.c.status_code,
             idempotency_keys.c.response_body,
         )
-        .where(idempotency_keys.c.api_key_id == api_key_id, idempotency_keys.c.key == key)
+        .where(
+            idempotency_keys.c.api_key_id == bindparam("api_key_id"),
+            idempotency_keys.c.key == bindparam("key"),
+        )
         .subquery("stored")
     )
-    if conn.dialect.name == "postgresql":
-        locked = select(
-            func.pg_try_advisory_xact_lock(
-                func.hashtextextended(_lock_name(api_key_id, key), 0)
-            ).label("locked")
-        ).subquery("lock")
+    if dialect == "postgresql":
+        lock = func.pg_try_advisory_xact_lock(func.hashtextextended(bindparam("lock_name"), 0))
     else:
-        locked = select(literal(True).label("locked")).subquery("lock")
-    row = conn.execute(
-        select(
-            locked.c.locked, stored.c.request_hash, stored.c.status_code, stored.c.response_body
-        ).select_from(locked.outerjoin(stored, literal(True)))
-    ).one()
+        lock = literal(True)
+    locked = select(lock.label("locked")).subquery("lock")
+    return select(
+        locked.c.locked, stored.c.request_hash, stored.c.status_code, stored.c.response_body
+    ).select_from(locked.outerjoin(stored, literal(True)))
+
+
+def lock_and_find(
+    conn: Connection, api_key_id: uuid.UUID, key: str
+) -> tuple[bool, StoredResponse | None]:
+    """Take the key's advisory lock (PostgreSQL) and read any stored response, in
+    one round trip. Returns (locked, stored)."""
+    params: dict[str, Any] = {"api_key_id": api_key_id, "key": key}
+    if conn.dialect.name == "postgresql":
+        params["lock_name"] = _lock_name(api_key_id, key)
+    row = conn.execute(_lock_and_find_statement(conn.dialect.name), params).one()
     found = None if row[1] is None else StoredResponse(row[1], row[2], row[3])
     return bool(row[0]), found
 

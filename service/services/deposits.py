@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -25,7 +26,7 @@ from sqlalchemy import Connection, select
 from service.config import Settings
 from service.db import holds as holds_repo
 from service.db import ledger, repositories
-from service.db.dialect import bulk_insert, id_in
+from service.db.dialect import bulk_insert, id_in, ids_param
 from service.db.tables import account_hold_policies, accounts, deposits, holds
 from service.domain.accounts import AccountStatus, require_active
 from service.domain.calendar import BusinessCalendar, CalendarRangeError
@@ -122,19 +123,24 @@ def _as_field_errors(exc: LedgerError) -> dict[str, Any]:
     return {"account_id": [exc.detail]}
 
 
+@lru_cache(maxsize=2)
+def _accounts_statement(dialect: str) -> Any:
+    policy = account_hold_policies
+    return (
+        select(accounts.c.id, accounts.c.status, policy.c.method, policy.c.business_days)
+        .outerjoin(policy, policy.c.account_id == accounts.c.id)
+        .where(ids_param(dialect, accounts.c.id))
+    )
+
+
 def _accounts(
     tx: Connection, ids: set[uuid.UUID]
 ) -> tuple[dict[uuid.UUID, AccountStatus], dict[uuid.UUID, dict[str, int]]]:
     """Status and per-account hold-policy overrides of ``ids``, in one query."""
-    policy = account_hold_policies
-    query = (
-        select(accounts.c.id, accounts.c.status, policy.c.method, policy.c.business_days)
-        .outerjoin(policy, policy.c.account_id == accounts.c.id)
-        .where(id_in(tx, accounts.c.id, list(ids)))
-    )
     statuses: dict[uuid.UUID, AccountStatus] = {}
     overrides: dict[uuid.UUID, dict[str, int]] = {}
-    for account_id, status, method, days in tx.execute(query):
+    query = _accounts_statement(tx.dialect.name)
+    for account_id, status, method, days in tx.execute(query, {"ids": list(ids)}):
         statuses[account_id] = AccountStatus(status)
         if method is not None:
             overrides.setdefault(account_id, {})[method] = days

@@ -20,7 +20,16 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+)
 
 from service.db.tables import idempotency_keys
 
@@ -58,10 +67,9 @@ def _lock_and_find_statement(dialect: str) -> Any:
         )
         .subquery("stored")
     )
+    lock: ColumnElement[Any] = literal(True)
     if dialect == "postgresql":
         lock = func.pg_try_advisory_xact_lock(func.hashtextextended(bindparam("lock_name"), 0))
-    else:
-        lock = literal(True)
     locked = select(lock.label("locked")).subquery("lock")
     return select(
         locked.c.locked, stored.c.request_hash, stored.c.status_code, stored.c.response_body

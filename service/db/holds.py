@@ -152,24 +152,46 @@ def insert_hold(conn: Connection, hold: HoldRow) -> None:
 
 
 def lock_spendable_lots(
-    conn: Connection, account_id: uuid.UUID, asset: str
+    conn: Connection, account_id: uuid.UUID, asset: str, needed: int
 ) -> list[tuple[uuid.UUID, int, datetime]]:
-    """Lock the active holds that have a lot in ``asset`` and return those lots
-    (hold id, amount in minor units, release time), earliest release first.
+    """Lock the active holds whose lots in ``asset`` a sale of ``needed`` minor
+    units will spend — the shortest run of lots, earliest release first, that
+    covers it (all of them if they do not) — and return those lots (hold id,
+    amount, release time) in spending order.
 
-    Holds are locked before any balance (the global lock order), and a lot only
-    changes under its hold's lock, so the amounts returned stay true until commit.
+    Only that prefix is locked, so a trade costs the same whether the account has
+    two active holds or two thousand. Holds are locked before any balance (the
+    global lock order), and a lot only changes under its hold's lock, so the
+    amounts returned stay true until commit. If a concurrent change left the
+    locked prefix short, every candidate is locked instead.
     """
-    candidates = (
-        select(holds.c.id)
-        .join(hold_lots, hold_lots.c.hold_id == holds.c.id)
-        .where(
-            holds.c.account_id == account_id,
-            holds.c.status == HoldStatus.ACTIVE.value,
-            hold_lots.c.asset == asset,
-            hold_lots.c.amount > 0,
-        )
+    rows = _lock_lots(conn, account_id, asset, needed)
+    if sum(amount for _, amount, _ in rows) < needed:
+        rows = _lock_lots(conn, account_id, asset, None)
+    return rows
+
+
+def _lock_lots(
+    conn: Connection, account_id: uuid.UUID, asset: str, needed: int | None
+) -> list[tuple[uuid.UUID, int, datetime]]:
+    conditions = (
+        holds.c.account_id == account_id,
+        holds.c.status == HoldStatus.ACTIVE.value,
+        hold_lots.c.asset == asset,
+        hold_lots.c.amount > 0,
     )
+    spending_order = (holds.c.release_at, holds.c.id)
+    running = func.sum(hold_lots.c.amount).over(order_by=spending_order)
+    ranked = (
+        select(holds.c.id, hold_lots.c.amount, running.label("running"))
+        .join(hold_lots, hold_lots.c.hold_id == holds.c.id)
+        .where(*conditions)
+        .subquery("ranked")
+    )
+    candidates = select(ranked.c.id)
+    if needed is not None:
+        # a lot is needed if what the earlier ones hold is still short of ``needed``
+        candidates = candidates.where(ranked.c.running - ranked.c.amount < needed)
     ids = [row[0] for row in conn.execute(candidates)]
     if not ids:
         return []
@@ -185,12 +207,8 @@ def lock_spendable_lots(
     lots = (
         select(hold_lots.c.hold_id, hold_lots.c.amount, holds.c.release_at)
         .join(holds, holds.c.id == hold_lots.c.hold_id)
-        .where(
-            id_in(conn, hold_lots.c.hold_id, locked_ids),
-            hold_lots.c.asset == asset,
-            hold_lots.c.amount > 0,
-        )
-        .order_by(holds.c.release_at, holds.c.id)
+        .where(id_in(conn, hold_lots.c.hold_id, locked_ids), *conditions[2:])
+        .order_by(*spending_order)
     )
     return [(h, a, r) for h, a, r in conn.execute(lots)]
 

@@ -68,7 +68,8 @@ def settle_trade(tx: Connection, cmd: TradeCommand, *, now: datetime) -> TradeVi
         raise ValidationFailed.field("fee_amount", "must be less than buy_amount")
 
     lots = holds_repo.to_lots(
-        holds_repo.lock_spendable_lots(tx, cmd.account_id, sold.asset.code), sold.asset.scale
+        holds_repo.lock_spendable_lots(tx, cmd.account_id, sold.asset.code, sold.minor),
+        sold.asset.scale,
     )
     sell, buy = sold.asset.code, bought.asset.code
     keys = [

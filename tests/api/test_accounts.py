@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
+
+import pytest
 
 from service.domain.roles import Role
 from tests.conftest import Api
@@ -140,3 +143,20 @@ def test_service_routes(api: Api) -> None:
     assert spec["info"]["title"] == "Withdrawal-hold ledger"
     assert "/v1/accounts" in spec["paths"]
     assert api.client.get("/docs").status_code == 200
+
+
+def test_an_unexpected_error_is_a_bare_500_that_leaks_nothing(
+    api: Api, app: Any, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def explode() -> None:
+        raise RuntimeError("secret connection string postgres://user:pw@db")
+
+    monkeypatch.setattr(app.extensions["ledger"].db, "read", explode)
+    response = api.get(f"/v1/accounts/{uuid.uuid4()}")
+    assert response.status_code == 500
+    problem = response.get_json()
+    assert response.content_type == "application/problem+json"
+    assert problem["code"] == "internal_error"
+    assert "secret" not in response.get_data(as_text=True)
+    assert "Traceback" not in response.get_data(as_text=True)
+    assert any("secret connection string" in str(r.exc_info) for r in caplog.records)

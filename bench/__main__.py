@@ -15,6 +15,7 @@ from bench.common import RESULTS, postgres_available
 
 SCRIPTS = [
     ["bench.http_deposits"],
+    ["bench.trades"],
     ["bench.batch_deposits"],
     ["bench.release_holds", "--holds", "100000"],
     ["bench.balance_read", "--postings", "1000000"],

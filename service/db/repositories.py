@@ -49,8 +49,15 @@ def _account(row: Any) -> AccountRecord:
     )
 
 
-def find_account(conn: Connection, account_id: uuid.UUID) -> AccountRecord | None:
-    row = conn.execute(select(accounts).where(accounts.c.id == account_id)).first()
+def find_account(
+    conn: Connection, account_id: uuid.UUID, *, lock: bool = False
+) -> AccountRecord | None:
+    """The account; with ``lock``, under a row lock (``FOR NO KEY UPDATE``: the first
+    step of the lock order for movements that may change the account's status)."""
+    query = select(accounts).where(accounts.c.id == account_id)
+    if lock:
+        query = query.with_for_update(key_share=True)
+    row = conn.execute(query).first()
     return None if row is None else _account(row)
 
 

@@ -27,9 +27,8 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from service.db.dialect import id_in
-from service.db.repositories import AccountRecord
-from service.db.tables import accounts, balances, hold_lots, holds, withdrawals
-from service.domain.accounts import AccountStatus, Tier
+from service.db.repositories import AccountRecord, find_account
+from service.db.tables import balances, hold_lots, holds, withdrawals
 from service.domain.holds import HoldStatus
 from service.domain.withdrawals import NOT_COUNTED, WithdrawalKind, WithdrawalStatus
 
@@ -74,19 +73,7 @@ def _row(row: Any) -> WithdrawalRow:
 
 def lock_account(conn: Connection, account_id: uuid.UUID) -> AccountRecord | None:
     """Read the account under a row lock (step 1 of the lock order)."""
-    row = conn.execute(
-        select(accounts).where(accounts.c.id == account_id).with_for_update(key_share=True)
-    ).first()
-    if row is None:
-        return None
-    return AccountRecord(
-        id=row.id,
-        external_id=row.external_id,
-        country=row.country,
-        tier=Tier(row.tier),
-        status=AccountStatus(row.status),
-        created_at=row.created_at,
-    )
+    return find_account(conn, account_id, lock=True)
 
 
 def has_any_balance(conn: Connection, account_id: uuid.UUID) -> bool:

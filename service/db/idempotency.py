@@ -97,15 +97,19 @@ def save(
     now: datetime,
 ) -> None:
     conn.execute(
-        insert(idempotency_keys).values(
-            api_key_id=api_key_id,
-            key=key,
-            request_hash=response.request_hash,
-            status_code=response.status,
-            response_body=response.body,
-            created_at=now,
-        )
+        _INSERT,
+        {
+            "api_key_id": api_key_id,
+            "key": key,
+            "request_hash": response.request_hash,
+            "status_code": response.status,
+            "response_body": response.body,
+            "created_at": now,
+        },
     )
+
+
+_INSERT = insert(idempotency_keys)
 
 
 def purge_before(conn: Connection, cutoff: datetime) -> int:

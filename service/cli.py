@@ -67,8 +67,9 @@ def keys_bootstrap() -> None:
     """Create the first admin key and print it, unless an admin key exists already."""
     database = _db()
     if keys.admin_key_exists(database):
-        click.echo("an admin API key exists; create more with: ledger keys create --role ROLE",
-                   err=True)
+        click.echo(
+            "an admin API key exists; create more with: ledger keys create --role ROLE", err=True
+        )
         return
     key = keys.create_key(database, Role.ADMIN, "bootstrap-admin", datetime.now(UTC))
     click.echo("Admin API key (shown once, keep it safe):", err=True)
@@ -109,11 +110,20 @@ def _parse_as_of(value: str | None) -> datetime:
 
 
 @main.command("release-holds")
-@click.option("--as-of", "as_of", default=None,
-              help="Release holds due at this ISO 8601 time (with offset); default now.")
-@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000))
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    help="Release holds due at this ISO 8601 time (with offset); default now.",
+)
+@click.option(
+    "--batch-size",
+    default=None,
+    type=click.IntRange(1, 100_000),
+    help="Holds per transaction [default: LEDGER_RELEASE_BATCH_SIZE, 5000].",
+)
 @click.option("--dry-run", is_flag=True, help="Report what would be released; change nothing.")
-def release_holds(as_of: str | None, batch_size: int, dry_run: bool) -> None:
+def release_holds(as_of: str | None, batch_size: int | None, dry_run: bool) -> None:
     """Release every hold due at --as-of; idempotent and safe to run concurrently.
 
     Prints a JSON summary on stdout; a progress count on stderr when it is a terminal.
@@ -122,7 +132,11 @@ def release_holds(as_of: str | None, batch_size: int, dry_run: bool) -> None:
     progress = Progress("released") if sys.stderr.isatty() else None
     try:
         summary = holds.release_due_holds(
-            _db(), as_of=when, now=datetime.now(UTC), batch_size=batch_size, dry_run=dry_run,
+            _db(),
+            as_of=when,
+            now=datetime.now(UTC),
+            dry_run=dry_run,
+            batch_size=batch_size or Settings.from_env().release_batch_size,
             on_batch=progress.advance if progress else None,
         )
     except SQLAlchemyError as exc:
@@ -134,12 +148,26 @@ def release_holds(as_of: str | None, batch_size: int, dry_run: bool) -> None:
 
 
 @main.command("scheduler")
-@click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(0.1, 86400),
-              help="Seconds between release runs.")
-@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000))
-@click.option("--metrics-port", default=None, type=click.IntRange(1, 65535),
-              help="Serve Prometheus metrics of this process on 127.0.0.1:PORT.")
-def scheduler_command(interval: float, batch_size: int, metrics_port: int | None) -> None:
+@click.option(
+    "--interval",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 86400),
+    help="Seconds between release runs.",
+)
+@click.option(
+    "--batch-size",
+    default=None,
+    type=click.IntRange(1, 100_000),
+    help="Holds per transaction [default: LEDGER_RELEASE_BATCH_SIZE, 5000].",
+)
+@click.option(
+    "--metrics-port",
+    default=None,
+    type=click.IntRange(1, 65535),
+    help="Serve Prometheus metrics of this process on 127.0.0.1:PORT.",
+)
+def scheduler_command(interval: float, batch_size: int | None, metrics_port: int | None) -> None:
     """Run the release job every --interval seconds until SIGTERM or SIGINT."""
     from service.scheduler import Scheduler
 
@@ -147,23 +175,40 @@ def scheduler_command(interval: float, batch_size: int, metrics_port: int | None
         from prometheus_client import start_http_server
 
         start_http_server(metrics_port, addr="127.0.0.1")
-    Scheduler(_db(), interval=interval, batch_size=batch_size).run()
+    size = batch_size or Settings.from_env().release_batch_size
+    Scheduler(_db(), interval=interval, batch_size=size).run()
 
 
 @main.command("export")
-@click.argument("name", metavar="NAME",
-                type=click.Choice(["journal", "ledger-journal", "trial-balance", "holds",
-                                   "hold-rollforward"]))
-@click.option("--from", "from_", default=None,
-              help="Period start: ISO date (calendar time zone) or date-time with offset.")
+@click.argument(
+    "name",
+    metavar="NAME",
+    type=click.Choice(["journal", "ledger-journal", "trial-balance", "holds", "hold-rollforward"]),
+)
+@click.option(
+    "--from",
+    "from_",
+    default=None,
+    help="Period start: ISO date (calendar time zone) or date-time with offset.",
+)
 @click.option("--to", default=None, help="Period end, inclusive (date or date-time).")
-@click.option("--as-of", "as_of", default=None,
-              help="For trial-balance and holds: the state at this date or date-time.")
-@click.option("-o", "--output", default="-", show_default=True,
-              type=click.Path(dir_okay=False, allow_dash=True),
-              help="File to write; - for stdout.")
-def export_command(name: str, from_: str | None, to: str | None, as_of: str | None,
-                   output: str) -> None:
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    help="For trial-balance and holds: the state at this date or date-time.",
+)
+@click.option(
+    "-o",
+    "--output",
+    default="-",
+    show_default=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="File to write; - for stdout.",
+)
+def export_command(
+    name: str, from_: str | None, to: str | None, as_of: str | None, output: str
+) -> None:
     """Write an accountant export: journal | ledger-journal | trial-balance | holds |
     hold-rollforward (the same bytes as the REST export), progress on stderr."""
     from service.services import exports
@@ -171,14 +216,25 @@ def export_command(name: str, from_: str | None, to: str | None, as_of: str | No
     settings = Settings.from_env()
     kind = exports.ExportName(name)
     try:
-        bounds = exports.resolve_period(kind, from_text=from_, to_text=to, as_of_text=as_of,
-                                        tz_name=settings.time_zone, now=datetime.now(UTC))
+        bounds = exports.resolve_period(
+            kind,
+            from_text=from_,
+            to_text=to,
+            as_of_text=as_of,
+            tz_name=settings.time_zone,
+            now=datetime.now(UTC),
+        )
     except LedgerError as exc:
         raise click.UsageError(exc.detail) from exc
     database = Database(settings.export_database_url or settings.database_url)
     progress = Progress("rows") if sys.stderr.isatty() else None
-    chunks = exports.stream(database, kind, bounds, tz_name=settings.time_zone,
-                            on_rows=progress.advance if progress else None)
+    chunks = exports.stream(
+        database,
+        kind,
+        bounds,
+        tz_name=settings.time_zone,
+        on_rows=progress.advance if progress else None,
+    )
     try:
         if output == "-":
             with click.open_file("-", "wb") as sink:

@@ -36,7 +36,7 @@ class Settings:
     verified_daily_limit_usd: Decimal = Decimal("1000000")
     review_threshold_usd: Decimal = Decimal("10000")
     idempotency_retention_days: int = 30
-    release_batch_size: int = 1000
+    release_batch_size: int = 5000
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

@@ -175,8 +175,13 @@ def scheduler_command(interval: float, batch_size: int | None, metrics_port: int
         from prometheus_client import start_http_server
 
         start_http_server(metrics_port, addr="127.0.0.1")
-    size = batch_size or Settings.from_env().release_batch_size
-    Scheduler(_db(), interval=interval, batch_size=size).run()
+    settings = Settings.from_env()
+    Scheduler(
+        _db(),
+        interval=interval,
+        batch_size=batch_size or settings.release_batch_size,
+        retention_days=settings.idempotency_retention_days,
+    ).run()
 
 
 @main.command("export")

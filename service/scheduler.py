@@ -2,9 +2,11 @@
 
 Never run inside web workers: with N gunicorn workers there would be N
 schedulers, and a request-serving process should not stall on a batch job.
-Several schedulers on several hosts are harmless (the release is exactly-once),
-but one is enough. SIGTERM or SIGINT stops it between runs, or interrupts the
-wait; a run in progress finishes its current batch transaction first.
+Several schedulers on several hosts are harmless (the release is
+exactly-once), but one is enough. Each run also forgets idempotency responses
+past their retention (``LEDGER_IDEMPOTENCY_RETENTION_DAYS``, 30). SIGTERM or
+SIGINT stops it between runs, or interrupts the wait; a run in progress
+finishes its current batch transaction first.
 """
 
 from __future__ import annotations
@@ -18,15 +20,19 @@ from types import FrameType
 
 from service.db.database import Database
 from service.services.holds import release_due_holds
+from service.services.transaction import forget_old_responses
 
 log = logging.getLogger("ledger.scheduler")
 
 
 class Scheduler:
-    def __init__(self, db: Database, *, interval: float, batch_size: int) -> None:
+    def __init__(
+        self, db: Database, *, interval: float, batch_size: int, retention_days: int = 30
+    ) -> None:
         self.db = db
         self.interval = interval
         self.batch_size = batch_size
+        self.retention_days = retention_days
         self._stop = threading.Event()
 
     def stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
@@ -38,6 +44,10 @@ class Scheduler:
         try:
             summary = release_due_holds(self.db, as_of=now, now=now, batch_size=self.batch_size)
             log.info("release run %s", json.dumps(summary.as_dict()))
+            forgotten = forget_old_responses(self.db, now, self.retention_days)
+            if forgotten:
+                log.info("forgot %d idempotency responses older than %d days", forgotten,
+                         self.retention_days)
         except Exception:  # a failed run is logged and retried at the next interval
             log.exception("release run failed")
 

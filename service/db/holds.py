@@ -36,22 +36,6 @@ from service.domain.holds import HoldStatus, Lot
 from service.domain.posting import EntryType
 
 
-@dataclass(frozen=True, slots=True)
-class HoldRow:
-    id: uuid.UUID
-    account_id: uuid.UUID
-    deposit_id: uuid.UUID
-    method: str
-    asset: str
-    amount: int
-    business_days: int
-    status: str
-    placed_at: datetime
-    release_at: datetime
-    released_at: datetime | None
-    lots: tuple[tuple[str, int, str], ...] = ()
-
-
 @dataclass
 class ReleaseResult:
     released: int = 0
@@ -132,23 +116,6 @@ def overrides(
 
 
 # -- holds and lots -------------------------------------------------------------
-
-
-def insert_hold(conn: Connection, hold: HoldRow) -> None:
-    conn.execute(
-        insert(holds).values(
-            id=hold.id,
-            account_id=hold.account_id,
-            deposit_id=hold.deposit_id,
-            method=hold.method,
-            asset=hold.asset,
-            amount=hold.amount,
-            business_days=hold.business_days,
-            status=hold.status,
-            placed_at=hold.placed_at,
-            release_at=hold.release_at,
-        )
-    )
 
 
 def lock_spendable_lots(

@@ -45,14 +45,6 @@ def _lock_name(api_key_id: uuid.UUID, key: str) -> str:
     return f"{api_key_id}:{key}"
 
 
-def try_lock(conn: Connection, api_key_id: uuid.UUID, key: str) -> bool:
-    """Take the key's transaction-scoped advisory lock alone (PostgreSQL; SQLite: True)."""
-    if conn.dialect.name != "postgresql":
-        return True
-    lock = func.pg_try_advisory_xact_lock(func.hashtextextended(_lock_name(api_key_id, key), 0))
-    return bool(conn.execute(select(lock)).scalar_one())
-
-
 @lru_cache(maxsize=2)
 def _lock_and_find_statement(dialect: str) -> Any:
     stored = (
@@ -113,9 +105,6 @@ _INSERT = insert(idempotency_keys)
 
 
 def purge_before(conn: Connection, cutoff: datetime) -> int:
-    """Forget keys older than ``cutoff`` (kept at least 30 days, API.md)."""
-    count = conn.execute(
-        select(func.count()).where(idempotency_keys.c.created_at < cutoff)
-    ).scalar_one()
-    conn.execute(delete(idempotency_keys).where(idempotency_keys.c.created_at < cutoff))
-    return int(count)
+    """Forget responses stored before ``cutoff``; returns how many."""
+    result = conn.execute(delete(idempotency_keys).where(idempotency_keys.c.created_at < cutoff))
+    return int(result.rowcount)

@@ -52,11 +52,6 @@ class Platform(StrEnum):
     FEES = "Income:Fees"
 
 
-def account_type_of(name: str) -> AccountType:
-    """The root type is the first segment of the name."""
-    return AccountType(name.split(":", 1)[0])
-
-
 def ledger_account_id(name: str) -> uuid.UUID:
     return uuid.uuid5(_NAMESPACE, name)
 

@@ -461,19 +461,6 @@ def _roll(movements: list[tuple[str, bool, str, bool, int]]) -> list[RollForward
     return [result[code] for code in sorted(result)]
 
 
-def hold_rollforward(db: Database, bounds: Period) -> list[RollForward]:
-    """Per asset, the roll-forward of the Held balances over ``bounds``.
-
-    The sums come from the database grouped by (asset, before/inside the
-    period, entry type, debit/credit); the classification into columns is
-    :func:`~service.domain.exports.rollforward_column`. A posting to ``Held``
-    is credit-negative, so the held amount changes by minus the posting.
-    """
-    with db.read() as conn:
-        queries.snapshot(conn)
-        return _roll(queries.held_movements(conn, bounds))
-
-
 def hold_rollforward_csv(
     db: Database, bounds: Period, *, on_rows: OnRows | None = None
 ) -> Chunks:

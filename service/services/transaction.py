@@ -14,7 +14,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -76,3 +76,10 @@ def run_idempotent(
             now,
         )
         return Response(status, body)
+
+
+def forget_old_responses(db: Database, now: datetime, retention_days: int) -> int:
+    """Drop stored responses older than ``retention_days`` (API.md: keys are kept
+    at least 30 days; the scheduler calls this). Returns how many were dropped."""
+    with db.write() as tx:
+        return idempotency.purge_before(tx, now - timedelta(days=retention_days))

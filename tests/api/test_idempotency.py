@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -15,7 +15,8 @@ from service.db.database import Database
 from service.db.tables import deposits, idempotency_keys, journal_entries, trades
 from service.domain.roles import Role
 from service.services import keys
-from tests.conftest import Api
+from service.services.transaction import forget_old_responses
+from tests.conftest import Api, Clock
 
 DEPOSITS, TRADES = "/v1/deposits", "/v1/trades"
 
@@ -210,7 +211,8 @@ def test_request_in_flight_with_the_same_key(api: Api, db: Database) -> None:
     if db.is_postgres:
         key_id = _api_key_id(db, api.keys[Role.PAYMENTS])
         with db.write() as tx:
-            assert idempotency.try_lock(tx, key_id, "in-flight")
+            locked, stored = idempotency.lock_and_find(tx, key_id, "in-flight")
+            assert (locked, stored) == (True, None)
             busy = post(api, DEPOSITS, body, "in-flight")
             assert busy.status_code == 409
             assert busy.content_type == "application/problem+json"
@@ -270,3 +272,23 @@ def test_concurrent_requests_with_the_same_key_move_money_once(
             assert r.get_json()["code"] == "idempotency_key_in_use"
     assert count(db, deposits) == 1
     assert usd(api, account)["total"] == "100.00"
+
+
+def test_responses_are_kept_for_the_retention_period_then_forgotten(
+    api: Api, db: Database, clock: Clock
+) -> None:
+    """Keys are kept at least 30 days (API.md); the scheduler forgets older ones,
+    after which the same key is a new request."""
+    account = api.open_account()
+    body = deposit_body(account)
+    first = post(api, DEPOSITS, body, "kept-30-days")
+    assert first.status_code == 201
+    now = clock.now
+    assert forget_old_responses(db, now + timedelta(days=30), 30) == 0
+    replay = post(api, DEPOSITS, body, "kept-30-days")
+    assert replay.headers.get("Idempotent-Replayed") == "true"
+    assert forget_old_responses(db, now + timedelta(days=30, seconds=1), 30) == 1
+    again = post(api, DEPOSITS, body, "kept-30-days")
+    # no longer remembered: processed afresh, and the deposit itself refuses a double credit
+    assert again.status_code == 409
+    assert again.get_json()["code"] == "duplicate_deposit"

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 
+from bench.ceiling_sql import PGBENCH_MISSING, find_pgbench
 from bench.common import RESULTS, postgres_available
 
 SCRIPTS = [
@@ -29,6 +30,11 @@ def main() -> int:
         return 1
     if shutil.which("wrk") is None:
         print("bench: wrk is missing (apt-get install wrk)", file=sys.stderr)
+        return 1
+    # Checked up front: batch_deposits and release_holds divide by pgbench-measured
+    # ceilings, and would otherwise fail only after minutes of other benchmarks.
+    if find_pgbench() is None:
+        print(f"bench: {PGBENCH_MISSING}", file=sys.stderr)
         return 1
     RESULTS.unlink(missing_ok=True)
     failed = []

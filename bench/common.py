@@ -28,7 +28,9 @@ BIN = Path(sys.executable).parent
 PG_ADMIN = os.environ.get(
     "LEDGER_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-RESULTS = ROOT / "var" / "bench-results.json"
+#: Where ``record`` keeps figures for the report; overridable so a trial run of one
+#: script does not overwrite the figures of a full ``make bench``.
+RESULTS = Path(os.environ.get("LEDGER_BENCH_RESULTS", ROOT / "var" / "bench-results.json"))
 
 
 def postgres_available() -> bool:
@@ -51,14 +53,26 @@ def database(kind: str, name: str) -> Iterator[str]:
             migrate(url)
             yield url
         return
+    with empty_database(name) as url:
+        migrate(url)
+        yield url
+
+
+@contextlib.contextmanager
+def empty_database(name: str, server_url: str = PG_ADMIN) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database on ``server_url``'s server, dropped afterwards.
+
+    ``server_url`` may name any database on that server (the admin one or a bench
+    one): it is only used to issue CREATE/DROP DATABASE. Empty, because not every
+    benchmark wants the service's schema: the pure-SQL ceilings bring their own.
+    """
     db_name = f"bench_{name}_{os.getpid()}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{db_name}"'))
-    url = make_url(PG_ADMIN).set(database=db_name).render_as_string(hide_password=False)
+    url = make_url(server_url).set(database=db_name).render_as_string(hide_password=False)
     try:
-        migrate(url)
         yield url
     finally:
         with admin.connect() as conn:

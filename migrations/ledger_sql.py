@@ -49,14 +49,8 @@ def seed_reference_data() -> None:
     op.bulk_insert(policies, [{"method": m, "business_days": d} for m, d in SEED_HOLD_POLICIES])
 
 
-_PG_FUNCTIONS = r"""
-CREATE FUNCTION ledger_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'the journal is append-only: % on % refused', TG_OP, TG_TABLE_NAME
-        USING ERRCODE = 'restrict_violation';
-END $$;
-
-CREATE FUNCTION ledger_apply_postings() RETURNS trigger LANGUAGE plpgsql AS $$
+_PG_APPLY_POSTINGS_0001 = r"""
+CREATE OR REPLACE FUNCTION ledger_apply_postings() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     bad record;
 BEGIN
@@ -76,6 +70,14 @@ BEGIN
          GROUP BY hold_id, asset, account_id ORDER BY hold_id, asset
     ON CONFLICT (hold_id, asset) DO UPDATE SET amount = l.amount + EXCLUDED.amount;
     RETURN NULL;
+END $$;
+"""
+
+_PG_FUNCTIONS = r"""
+CREATE FUNCTION ledger_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the journal is append-only: % on % refused', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'restrict_violation';
 END $$;
 
 CREATE FUNCTION ledger_check_entry() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -225,8 +227,10 @@ for _table in ("journal_entries", "postings"):
 
 
 def install_ledger_guards() -> None:
+    """The guards of revision 0001 (0003 replaces ``postings_apply``)."""
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_PG_FUNCTIONS)
+        op.execute(_PG_APPLY_POSTINGS_0001)
         for name, _table, body in _PG_TRIGGERS:
             op.execute(f"CREATE TRIGGER {name} {body}")
         op.execute(
@@ -254,3 +258,111 @@ def drop_ledger_guards() -> None:
     else:
         for name in _SQLITE_TRIGGERS:
             op.execute(f"DROP TRIGGER IF EXISTS {name}")
+
+
+# -- revision 0003: references checked once per statement, lots follow releases ---
+
+#: Foreign keys of the two tables the hot paths write most, each checked row by
+#: row by PostgreSQL (a trigger call and a ``KEY SHARE`` lock per row and key):
+#: 0003 drops them and checks the same references once per statement instead.
+ROW_FOREIGN_KEYS = [
+    ("postings", "fk_postings_entry_id_journal_entries", "journal_entries", ["entry_id"], ["id"]),
+    (
+        "postings",
+        "fk_postings_ledger_account_id_ledger_accounts",
+        "ledger_accounts",
+        ["ledger_account_id"],
+        ["id"],
+    ),
+    ("postings", "fk_postings_asset_assets", "assets", ["asset"], ["code"]),
+    ("hold_lots", "fk_hold_lots_hold_id_holds", "holds", ["hold_id"], ["id"]),
+    ("hold_lots", "fk_hold_lots_asset_assets", "assets", ["asset"], ["code"]),
+]
+
+_PG_APPLY_POSTINGS_SET_BASED = r"""
+CREATE OR REPLACE FUNCTION ledger_apply_postings() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    bad record;
+    tagged bigint;
+    applied bigint;
+BEGIN
+    SELECT entry_id, asset, sum(amount) AS total INTO bad
+      FROM new_postings GROUP BY entry_id, asset HAVING sum(amount) <> 0 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'unbalanced journal entry %: % postings sum to %',
+            bad.entry_id, bad.asset, bad.total USING ERRCODE = 'check_violation';
+    END IF;
+    SELECT p.entry_id INTO bad FROM (SELECT DISTINCT entry_id FROM new_postings) p
+     WHERE NOT EXISTS (SELECT 1 FROM journal_entries e WHERE e.id = p.entry_id) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'posting to journal entry % which does not exist', bad.entry_id
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    -- The foreign keys of balances check the ledger account and asset of every
+    -- pair seen for the first time; a pair already in balances was checked then.
+    INSERT INTO balances AS b (ledger_account_id, asset, account_id, balance)
+        SELECT ledger_account_id, asset, account_id, sum(amount) FROM new_postings
+         GROUP BY ledger_account_id, asset, account_id ORDER BY ledger_account_id, asset
+    ON CONFLICT (ledger_account_id, asset) DO UPDATE SET balance = b.balance + EXCLUDED.balance;
+    SELECT count(*) INTO tagged
+      FROM (SELECT DISTINCT hold_id, asset FROM new_postings WHERE hold_id IS NOT NULL) t;
+    IF tagged > 0 THEN
+        -- A lot is created with its hold's status and follows it into 'released'.
+        INSERT INTO hold_lots AS l (hold_id, asset, account_id, amount, status)
+            SELECT p.hold_id, p.asset, p.account_id, -sum(p.amount), h.status
+              FROM new_postings p JOIN holds h ON h.id = p.hold_id
+             GROUP BY p.hold_id, p.asset, p.account_id, h.status ORDER BY p.hold_id, p.asset
+        ON CONFLICT (hold_id, asset) DO UPDATE SET amount = l.amount + EXCLUDED.amount,
+            status = CASE WHEN EXCLUDED.status = 'released' THEN 'released' ELSE l.status END;
+        GET DIAGNOSTICS applied = ROW_COUNT;
+        IF applied <> tagged THEN
+            RAISE EXCEPTION 'posting tagged with a hold that does not exist'
+                USING ERRCODE = 'foreign_key_violation';
+        END IF;
+    END IF;
+    RETURN NULL;
+END $$;
+"""
+
+_SQLITE_POSTINGS_APPLY_SET_BASED = """
+CREATE TRIGGER postings_apply AFTER INSERT ON postings BEGIN
+    SELECT RAISE(ABORT, 'posting to a journal entry which does not exist')
+     WHERE NOT EXISTS (SELECT 1 FROM journal_entries WHERE id = NEW.entry_id);
+    SELECT RAISE(ABORT, 'posting tagged with a hold that does not exist')
+     WHERE NEW.hold_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM holds WHERE id = NEW.hold_id);
+    INSERT INTO balances (ledger_account_id, asset, account_id, balance)
+        VALUES (NEW.ledger_account_id, NEW.asset, NEW.account_id, NEW.amount)
+        ON CONFLICT (ledger_account_id, asset) DO UPDATE SET balance = balance + excluded.balance;
+    INSERT INTO hold_lots (hold_id, asset, account_id, amount, status)
+        SELECT NEW.hold_id, NEW.asset, NEW.account_id, -NEW.amount, h.status
+          FROM holds h WHERE h.id = NEW.hold_id
+        ON CONFLICT (hold_id, asset) DO UPDATE SET amount = amount + excluded.amount,
+            status = CASE WHEN excluded.status = 'released' THEN 'released' ELSE status END;
+    -- SQLite turns an integer sum that overflows 64 bits into an inexact REAL:
+    -- refuse instead, as PostgreSQL does ("bigint out of range").
+    SELECT RAISE(ABORT, 'integer overflow: balance out of range')
+     WHERE (SELECT typeof(balance) FROM balances
+             WHERE ledger_account_id = NEW.ledger_account_id AND asset = NEW.asset) <> 'integer'
+        OR coalesce((SELECT typeof(amount) FROM hold_lots
+                      WHERE hold_id = NEW.hold_id AND asset = NEW.asset), 'integer') <> 'integer';
+END"""
+
+_SQLITE_POSTINGS_TRIGGERS = ("postings_apply", "postings_no_update", "postings_no_delete")
+
+
+def drop_sqlite_postings_triggers() -> None:
+    """SQLite drops a table's triggers with it, and batch mode rebuilds the table."""
+    if op.get_bind().dialect.name != "sqlite":
+        return
+    for name in _SQLITE_POSTINGS_TRIGGERS:
+        op.execute(f"DROP TRIGGER IF EXISTS {name}")
+
+
+def install_set_based_postings(*, set_based: bool) -> None:
+    """``postings_apply`` of 0003 (``set_based``) or of 0001 (to downgrade)."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(_PG_APPLY_POSTINGS_SET_BASED if set_based else _PG_APPLY_POSTINGS_0001)
+        return
+    op.execute(_SQLITE_POSTINGS_APPLY_SET_BASED if set_based else _SQLITE_TRIGGERS["postings_apply"])
+    for name in _SQLITE_POSTINGS_TRIGGERS[1:]:
+        op.execute(_SQLITE_TRIGGERS[name])

@@ -228,9 +228,12 @@ def release_batch(
     """Release up to ``limit`` holds due at ``as_of`` in the caller's transaction.
 
     1. claim due active holds, skipping any another runner has locked;
-    2. one journal entry per hold (id = hold id), one pair of postings per
-       non-empty lot: debit ``Held`` (tagged with the hold), credit ``Available``;
-    3. mark the holds and their lots ``released``.
+    2. mark them ``released``;
+    3. one journal entry per hold (id = hold id), one pair of postings per
+       non-empty lot: debit ``Held`` (tagged with the hold), credit ``Available``.
+       Emptying a lot of a released hold marks the lot released too (the
+       postings trigger does it, so the lots are written once); a lot already
+       empty, spent by trades, is marked by a last update that finds few rows.
     """
     claimed = [
         row[0]
@@ -242,6 +245,11 @@ def release_batch(
     if not claimed:
         return result
 
+    conn.execute(
+        update(holds)
+        .where(id_in(conn, holds.c.id, claimed))
+        .values(status=HoldStatus.RELEASED.value, released_at=now)
+    )
     totals = (
         select(hold_lots.c.asset, func.sum(hold_lots.c.amount))
         .where(id_in(conn, hold_lots.c.hold_id, claimed))
@@ -302,13 +310,11 @@ def release_batch(
         )
     )
     conn.execute(
-        update(holds)
-        .where(id_in(conn, holds.c.id, claimed))
-        .values(status=HoldStatus.RELEASED.value, released_at=now)
-    )
-    conn.execute(
         update(hold_lots)
-        .where(id_in(conn, hold_lots.c.hold_id, claimed))
+        .where(
+            id_in(conn, hold_lots.c.hold_id, claimed),
+            hold_lots.c.status != HoldStatus.RELEASED.value,
+        )
         .values(status=HoldStatus.RELEASED.value)
     )
     result.released = len(claimed)

@@ -9,7 +9,10 @@ Checks, each a set-based query (fine for millions of postings):
 4. every customer's ``Held`` balance per asset equals minus the sum of its lots;
 5. per asset, all balances together sum to zero (the trial balance balances);
 6. released and reversed lots, and every lot of a released hold, are empty (a reversed
-   hold's lots in other assets stay, frozen).
+   hold's lots in other assets stay, frozen), and a released hold has no active lot;
+7. every posting's entry, ledger account and asset, and every lot's hold, exist
+   (the tables declare no foreign keys for these: the postings trigger checks
+   them once per statement, see migration 0003).
 
 Returns a list of human-readable problems; empty means the books are sound.
 """
@@ -75,6 +78,25 @@ _CHECKS: list[tuple[str, str]] = [
         "hold {0} is released but still has {1} of {2} on hold",
         "SELECT h.id, l.amount, l.asset FROM holds h JOIN hold_lots l ON l.hold_id = h.id "
         "WHERE h.status = 'released' AND l.amount <> 0",
+    ),
+    (
+        "lot of hold {0} in {1} is {2} but the hold is {3}",
+        "SELECT h.id, l.asset, l.status, h.status FROM holds h "
+        "JOIN hold_lots l ON l.hold_id = h.id WHERE h.status = 'released' AND l.status = 'active'",
+    ),
+    (
+        "posting {1} of entry {0} refers to a {2} that does not exist",
+        "SELECT p.entry_id, p.line, 'journal entry' FROM postings p "
+        "WHERE NOT EXISTS (SELECT 1 FROM journal_entries e WHERE e.id = p.entry_id) "
+        "UNION ALL SELECT p.entry_id, p.line, 'ledger account' FROM postings p "
+        "WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.id = p.ledger_account_id) "
+        "UNION ALL SELECT p.entry_id, p.line, 'asset' FROM postings p "
+        "WHERE NOT EXISTS (SELECT 1 FROM assets a WHERE a.code = p.asset)",
+    ),
+    (
+        "lot of hold {0} in {1} belongs to no hold",
+        "SELECT l.hold_id, l.asset FROM hold_lots l "
+        "WHERE NOT EXISTS (SELECT 1 FROM holds h WHERE h.id = l.hold_id)",
     ),
 ]
 

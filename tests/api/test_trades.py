@@ -75,6 +75,27 @@ def test_partial_spend_takes_earliest_releasing_hold_first(
     assert_books_sound(db)
 
 
+def test_release_frees_every_lot_including_one_a_trade_emptied(
+    api: Api, clock: Clock, db: Database
+) -> None:
+    """Lots follow their hold into ``released``: the EUR lot bought with held USD is
+    emptied by the release's posting, the USD lot the trade already emptied is
+    marked by the job's last update. Either way, nothing stays ``active``."""
+    account = api.open_account()
+    dep = deposit(api, account, "40.00").get_json()
+    assert trade(api, account, ("40.00", "USD"), ("400.00", "EUR")).status_code == 201
+    job = api.post("/v1/jobs/release-holds", {"as_of": dep["hold"]["release_at"]}, Role.OPERATIONS)
+    assert job.get_json()["released"] == 1
+    (hold,) = api.get(f"/v1/accounts/{account}/holds").get_json()["items"]
+    assert hold["status"] == "released"
+    assert {(lot["asset"], lot["amount"], lot["status"]) for lot in hold["lots"]} == {
+        ("USD", "0.00", "released"),
+        ("EUR", "0.00", "released"),
+    }
+    assert balance(api, account, "EUR")["available_to_withdraw"] == "400.00"
+    assert_books_sound(db)
+
+
 def test_chain_of_trades_never_frees_held_value(api: Api, db: Database) -> None:
     account = api.open_account()
     deposit(api, account, "100.00")

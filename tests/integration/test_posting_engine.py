@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from service.db import ledger
 from service.db.database import Database
 from service.db.ledger import BalanceKey
-from service.db.tables import balances, journal_entries, postings
+from service.db.tables import balances, hold_lots, journal_entries, postings
 from service.domain.accounts import Tier
 from service.domain.chart import Bucket, Platform, customer_account_name, ledger_account_id
 from service.domain.errors import Conflict
@@ -316,6 +316,72 @@ def test_entry_without_postings_fails_at_commit(db: Database) -> None:
         entry_id = _raw_entry(tx, [], available(alice))
     found = problems(db)
     assert mentions(found, entry_id, " has 0 posting(s)"), found
+
+
+def _raw_postings(conn: Connection, entry_id: uuid.UUID, **changes: object) -> None:
+    """A balanced pair of postings by raw SQL, with ``changes`` applied to the first
+    (an asset to both, so that the pair still balances)."""
+    first = {"entry_id": entry_id, "line": 1,
+             "ledger_account_id": ledger_account_id(Platform.CLEARING_BANK.value),
+             "asset": "USD", "amount": 100, "account_id": None, "hold_id": None}
+    second = {**first, "line": 2, "ledger_account_id": ledger_account_id(Platform.PAYOUTS.value),
+              "amount": -100, **({"asset": changes["asset"]} if "asset" in changes else {})}
+    conn.execute(postings.insert().values([{**first, **changes}, second]))
+
+
+def _raw_entry_row(conn: Connection) -> uuid.UUID:
+    entry_id = new_id()
+    conn.execute(journal_entries.insert().values(
+        id=entry_id, type="deposit", posted_at=NOW, reference="raw", memo="", account_id=None))
+    return entry_id
+
+
+@pytest.mark.parametrize(
+    ("changes", "refusal"),
+    [
+        ({"ledger_account_id": uuid.UUID(int=7)}, "(?i)foreign key"),
+        ({"asset": "XXX"}, "(?i)foreign key"),
+        ({"hold_id": uuid.UUID(int=9)}, "hold that does not exist"),
+    ],
+    ids=["unknown ledger account", "unknown asset", "unknown hold"],
+)
+def test_postings_to_unknown_references_are_refused(
+    db: Database, changes: dict[str, object], refusal: str
+) -> None:
+    """``postings`` declares no foreign keys (migration 0003): the postings trigger
+    checks each reference once per statement instead, on both databases."""
+    with pytest.raises(DBAPIError, match=refusal), db.write() as tx:
+        _raw_postings(tx, _raw_entry_row(tx), **changes)
+    assert _entries(db) == 0
+    assert problems(db) == []
+
+
+def test_postings_to_an_unknown_entry_are_refused(db: Database) -> None:
+    with pytest.raises(DBAPIError, match=r"journal entry .*does not exist"), db.write() as tx:
+        _raw_postings(tx, new_id())
+    with db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(postings)).scalar_one() == 0
+        assert conn.execute(select(func.count()).select_from(balances)).scalar_one() == 0
+
+
+def test_verify_reports_postings_and_lots_whose_references_are_gone(db: Database) -> None:
+    """With the postings trigger out of the way (a restored dump, a manual fix),
+    ``verify`` still finds what the missing foreign keys would have refused."""
+    entry_id, hold_id = new_id(), new_id()
+    with db.engine.connect() as conn:
+        tx = conn.begin()
+        if db.is_postgres:
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
+        else:
+            conn.execute(text("DROP TRIGGER postings_apply"))
+        _raw_postings(conn, entry_id)
+        conn.execute(hold_lots.insert().values(
+            hold_id=hold_id, asset="USD", account_id=new_id(), amount=0, status="active"))
+        found = verify(conn)
+        tx.rollback()
+    assert mentions(found, entry_id, " refers to a journal entry that does not exist"), found
+    assert mentions(found, hold_id, " in USD belongs to no hold"), found
+    assert problems(db) == []
 
 
 def test_a_balance_never_overflows_into_an_inexact_number(db: Database) -> None:

@@ -9,6 +9,13 @@ Measures, in one run and under identical gunicorn settings (sync workers):
 
 Load comes from wrk on loopback. Prints requests/s, p50/p99 and the ratio of the
 service to the ceiling. Target: ≥ 50 % of the ceiling's requests/s, p99 < 50 ms.
+
+Two load levels, because sync workers serve one request each and close the
+connection: at 16 connections (throughput) twelve requests wait in the listen
+queue at any time, so latency there is mostly queueing (Little's law: about
+connections ÷ requests/s), for the ceiling as much as for the service. Latency
+is therefore also measured with one connection per worker, where it is the time
+a request takes to serve; both apps are measured both ways.
 """
 
 from __future__ import annotations
@@ -81,6 +88,12 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (both apps)")
     parser.add_argument("--accounts", type=int, default=1000)
+    parser.add_argument(
+        "--latency-connections",
+        type=int,
+        default=0,
+        help="connections for the latency runs (default: one per worker)",
+    )
     args = parser.parse_args()
     with database("postgresql", "http") as url, TemporaryDirectory() as tmp:
         ceiling_app.setup(url)
@@ -90,6 +103,10 @@ def main() -> None:
         many.write_text("\n".join(accounts) + "\n")
         hot.write_text(accounts[0] + "\n")
         settings = f"sync workers={args.workers}, wrk -t2 -c{args.connections} -d{args.seconds}s"
+        unqueued = args.latency_connections or args.workers
+        latency_settings = (
+            f"sync workers={args.workers}, wrk -t{min(2, unqueued)} -c{unqueued} -d{args.seconds}s"
+        )
 
         port = free_port()
         with server(
@@ -112,6 +129,13 @@ def main() -> None:
                 seconds=args.seconds,
                 connections=args.connections,
             )
+            ceiling_latency = wrk(
+                base + "/transfer",
+                script=TRANSFER_SCRIPT,
+                seconds=args.seconds,
+                connections=unqueued,
+                threads=min(2, unqueued),
+            )
             ping = wrk(
                 base + "/ping",
                 script=PING_SCRIPT,
@@ -120,6 +144,7 @@ def main() -> None:
             )
         record("ceiling_transfer", {**ceiling, "settings": settings})
         record("ceiling_ping", {**ping, "settings": settings})
+        record("ceiling_transfer_latency", {**ceiling_latency, "settings": latency_settings})
 
         port = free_port()
         with server(
@@ -149,6 +174,23 @@ def main() -> None:
                 connections=args.connections,
                 args=[str(hot), key],
             )
+            latency = wrk(
+                base,
+                script=DEPOSIT_SCRIPT,
+                seconds=args.seconds,
+                connections=unqueued,
+                threads=min(2, unqueued),
+                args=[str(many), key],
+            )
+        record(
+            "http_deposits_latency",
+            {
+                **latency,
+                "ceiling_p99_ms": ceiling_latency["p99_ms"],
+                "target_p99_ms": 50,
+                "settings": latency_settings,
+            },
+        )
         for name, figures in (
             ("http_deposits_many_accounts", spread),
             ("http_deposits_hot_account", one),

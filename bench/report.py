@@ -70,11 +70,19 @@ def verdicts(r: dict[str, Any]) -> list[str]:
             f = r[key]
             line(
                 f"{key} [vs HTTP ceiling]",
-                f["ratio_to_ceiling"] >= 0.5 and f["p99_ms"] < 50,
+                f["ratio_to_ceiling"] >= 0.5,
                 f"{f['rps']:.0f} req/s = {f['ratio_to_ceiling']:.0%} of ceiling "
-                f"{r['ceiling_transfer']['rps']:.0f} (target ≥ 50%), p99 {f['p99_ms']:.1f} ms "
-                f"(target < 50)",
+                f"{r['ceiling_transfer']['rps']:.0f} (target ≥ 50%); p99 {f['p99_ms']:.1f} ms "
+                f"with requests queued (ceiling {r['ceiling_transfer']['p99_ms']:.1f} ms)",
             )
+    if "http_deposits_latency" in r:
+        f = r["http_deposits_latency"]
+        line(
+            "http_deposits p99 [one connection per worker]",
+            f["p99_ms"] < 50,
+            f"p99 {f['p99_ms']:.1f} ms, p50 {f['p50_ms']:.1f} ms at {f['rps']:.0f} req/s "
+            f"(target < 50 ms; ceiling p99 {f['ceiling_p99_ms']:.1f} ms; {f['settings']})",
+        )
     if "batch_deposits" in r:
         f = r["batch_deposits"]
         rate = f["deposits_per_s"]
@@ -194,8 +202,30 @@ def _http_panels(left: Axes, right: Axes, r: dict[str, Any], names: list[str]) -
             label="target: 50% of ceiling",
         )
         left.legend()
-    colours = [CEILING_GREY if n == "ceiling_transfer" else "#27a" for n in names]
-    right.bar(labels, [r[n]["p99_ms"] for n in names], color=colours)
+    # p99 at both load levels: with requests queued (the throughput run) and with
+    # one connection per worker (the time to serve a request).
+    pairs = [
+        ("ceiling", "ceiling_transfer", "ceiling_transfer_latency"),
+        ("card deposits\n(many accounts)", "http_deposits_many_accounts", "http_deposits_latency"),
+    ]
+    pairs = [(label, q, u) for label, q, u in pairs if q in r and u in r]
+    if pairs:
+        xs = range(len(pairs))
+        right.bar(
+            [x - 0.2 for x in xs],
+            [r[q]["p99_ms"] for _, q, _ in pairs],
+            0.4,
+            color=CEILING_GREY,
+            label="16 connections (queued)",
+        )
+        right.bar(
+            [x + 0.2 for x in xs],
+            [r[u]["p99_ms"] for _, _, u in pairs],
+            0.4,
+            color="#27a",
+            label="one connection per worker",
+        )
+        right.set_xticks(list(xs), [label for label, _, _ in pairs])
     right.axhline(50, color="red", linestyle="--", label="target p99 < 50 ms")
     right.set_title("POST over HTTP: p99 latency (ms)")
     right.legend()

@@ -76,49 +76,80 @@ def _pg_array_type(column: Column[Any]) -> str:
     return _PG_ARRAY_TYPES[compiled.split("(")[0].split(" ")[0]]
 
 
-@lru_cache(maxsize=64)
-def _pg_bulk_sql(table: Table, columns: tuple[str, ...], conflict: tuple[str, ...]) -> Any:
-    arrays = ", ".join(f"CAST(:{name} AS {_pg_array_type(table.c[name])}[])" for name in columns)
-    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays})"
-    if conflict:
-        sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
-    return text(sql)
-
-
-@lru_cache(maxsize=64)
-def _single_insert(dialect: str, table: Table, conflict: tuple[str, ...]) -> Upsert:
-    stmt = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    return stmt.on_conflict_do_nothing(index_elements=list(conflict)) if conflict else stmt
-
-
-def bulk_insert(
-    conn: Connection,
-    table: Table,
-    rows: Sequence[dict[str, Any]],
-    *,
-    skip_conflicts_on: tuple[str, ...] = (),
+def _sqlite_insert(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], conflict: tuple[str, ...]
 ) -> int:
-    """Insert ``rows`` (all with the same keys) as ONE statement; return rows inserted.
-
-    PostgreSQL: ``INSERT ... SELECT * FROM unnest(array, ...)`` — one parameter
-    per column whatever the row count, so the statement is compiled once and
-    cached, and statement-level triggers see every row together (the postings
-    trigger needs whole entries in one statement). SQLite: ``executemany`` (its
-    triggers are per row). With ``skip_conflicts_on``, rows clashing on that
-    unique key are skipped (``ON CONFLICT DO NOTHING``): compare the count.
-    """
+    """SQLite's side of :func:`insert_together`: ``executemany`` (its triggers are
+    per row anyway); with ``conflict``, clashing rows are skipped."""
     if not rows:
         return 0
-    columns = tuple(rows[0])
-    if len(rows) == 1:
-        # A single row (one deposit): a cached INSERT ... VALUES beats shipping
-        # arrays, whose per-element type inspection costs more than it saves.
-        stmt = _single_insert(conn.dialect.name, table, skip_conflicts_on)
-        return int(conn.execute(stmt, rows[0]).rowcount)
-    if conn.dialect.name == "postgresql":
-        params = {name: [row[name] for row in rows] for name in columns}
-        return int(conn.execute(_pg_bulk_sql(table, columns, skip_conflicts_on), params).rowcount)
     stmt = sqlite.insert(table)
-    if skip_conflicts_on:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(skip_conflicts_on))
+    if conflict:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
     return int(conn.execute(stmt, list(rows)).rowcount)
+
+
+#: One table's share of :func:`insert_together`: the table, its rows (all with the
+#: same keys) and the unique key whose clashes are skipped (empty: none).
+Part = tuple[Table, Sequence[dict[str, Any]], tuple[str, ...]]
+#: What the statement of :func:`insert_together` depends on, per part: table,
+#: columns, conflict key, and whether it is a single row (VALUES, not arrays).
+_Shape = tuple[tuple[Table, tuple[str, ...], tuple[str, ...], bool], ...]
+
+
+@lru_cache(maxsize=64)
+def _pg_together_sql(shape: _Shape) -> Any:
+    ctes: list[str] = []
+    counts: list[str] = []
+    for i, (table, columns, conflict, single) in enumerate(shape):
+        if single:
+            values = ", ".join(
+                f"CAST(:p{i}_{name} AS {_pg_array_type(table.c[name])})" for name in columns
+            )
+            source = f"VALUES ({values})"
+        else:
+            arrays = ", ".join(
+                f"CAST(:p{i}_{name} AS {_pg_array_type(table.c[name])}[])" for name in columns
+            )
+            source = f"SELECT * FROM unnest({arrays})"
+        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) {source}"
+        if conflict:
+            sql += f" ON CONFLICT ({', '.join(conflict)}) DO NOTHING"
+        ctes.append(f"t{i} AS ({sql} RETURNING 1)")
+        counts.append(f"(SELECT count(*) FROM t{i})")
+    return text(f"WITH {', '.join(ctes)} SELECT {', '.join(counts)}")
+
+
+def insert_together(conn: Connection, parts: Sequence[Part]) -> list[int]:
+    """Insert into several tables in ONE round trip; return the rows inserted per part.
+
+    PostgreSQL: one statement of data-modifying CTEs, each ``INSERT ... SELECT
+    FROM unnest(arrays)`` (one parameter per column whatever the row count, so
+    the statement is compiled once and cached) or, for a single row, ``VALUES``
+    (arrays cost more than they save for one row). Foreign keys and the
+    statement-level postings trigger run at the end of the statement, when every
+    part's rows are in, so parts may refer to each other in any order, and the
+    trigger sees all postings of an entry together.
+
+    SQLite: one ``executemany`` per part, in the order given, so list referenced
+    rows (entries, holds) before the rows naming them.
+
+    A part with a conflict key skips rows that clash on it (``ON CONFLICT DO
+    NOTHING``): compare its count with its rows.
+    """
+    if conn.dialect.name != "postgresql":
+        return [_sqlite_insert(conn, t, rows, c) for t, rows, c in parts]
+    present = [(i, part) for i, part in enumerate(parts) if part[1]]
+    if not present:
+        return [0] * len(parts)
+    shape = tuple((t, tuple(rows[0]), c, len(rows) == 1) for _, (t, rows, c) in present)
+    params: dict[str, Any] = {}
+    for n, (_, (_table, rows, _conflict)) in enumerate(present):
+        for name in rows[0]:
+            values = [row[name] for row in rows]
+            params[f"p{n}_{name}"] = values[0] if len(rows) == 1 else values
+    counts = conn.execute(_pg_together_sql(shape), params).one()
+    inserted = [0] * len(parts)
+    for (i, _part), count in zip(present, counts, strict=True):
+        inserted[i] = int(count)
+    return inserted

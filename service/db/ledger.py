@@ -29,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, tuple_
 
-from service.db.dialect import bulk_insert, upsert
+from service.db.dialect import Part, insert_together, upsert
 from service.db.tables import assets, balances, journal_entries, postings
 from service.domain.chart import Bucket, customer_account_name, ledger_account_id
 from service.domain.ids import new_id
@@ -108,39 +108,50 @@ def read_balances(conn: Connection, keys: Iterable[BalanceKey]) -> dict[BalanceK
 
 
 def post(conn: Connection, entry: Entry) -> uuid.UUID:
-    """Write ``entry`` and its postings; the database updates balances and lots."""
+    """Write ``entry`` and its postings (one statement on PostgreSQL); the
+    database updates balances and lots."""
     if entry.id is None:
         entry = replace(entry, id=new_id())
-    [entry_id] = insert_entries(conn, [entry])
-    insert_postings_of(conn, [entry])
-    return entry_id
+    insert_together(conn, [entries_part([entry]), postings_part([entry])])
+    assert entry.id is not None
+    return entry.id
 
 
-def insert_entries(conn: Connection, entries: list[Entry]) -> list[uuid.UUID]:
-    """The entry rows alone (one statement), for callers whose own rows must exist
-    before the postings: a hold must exist before postings name it."""
-    rows: list[dict[str, Any]] = [
-        {
-            "id": entry.id or new_id(),
-            "type": entry.type.value,
-            "posted_at": entry.posted_at,
-            "reference": entry.reference,
-            "memo": entry.memo,
-            "account_id": entry.account_id,
-        }
-        for entry in entries
-    ]
-    bulk_insert(conn, journal_entries, rows)
-    return [row["id"] for row in rows]
+def entries_part(entries: list[Entry]) -> Part:
+    """The entries' rows, for :func:`service.db.dialect.insert_together`."""
+    return (journal_entries, entry_rows(entries), ())
 
 
-def insert_postings_of(conn: Connection, entries: list[Entry]) -> None:
-    """All postings of ``entries`` in one multi-row statement: on PostgreSQL a
-    statement-level trigger checks that every entry in it balances per asset, and
-    applies them to balances and lots. Entries must carry their ids."""
+def postings_part(entries: list[Entry]) -> Part:
+    """The entries' postings, for :func:`service.db.dialect.insert_together`."""
+    return (postings, posting_rows(entries), ())
+
+
+def entry_rows(entries: list[Entry]) -> list[dict[str, Any]]:
+    """The ``journal_entries`` rows of ``entries``, which must carry their ids."""
+    rows: list[dict[str, Any]] = []
+    for entry in entries:
+        assert entry.id is not None, "give every entry its id first"
+        rows.append(
+            {
+                "id": entry.id,
+                "type": entry.type.value,
+                "posted_at": entry.posted_at,
+                "reference": entry.reference,
+                "memo": entry.memo,
+                "account_id": entry.account_id,
+            }
+        )
+    return rows
+
+
+def posting_rows(entries: list[Entry]) -> list[dict[str, Any]]:
+    """All ``postings`` rows of ``entries``, to be written by one statement: on
+    PostgreSQL a statement-level trigger checks that every entry in it balances
+    per asset, and applies them to balances and lots."""
     rows = []
     for entry in entries:
-        assert entry.id is not None, "insert_entries first"
+        assert entry.id is not None, "give every entry its id first"
         for line, posting in enumerate(entry.postings, start=1):
             ledger_id, account_id = _ledger_key(posting.account)
             rows.append(
@@ -154,7 +165,7 @@ def insert_postings_of(conn: Connection, entries: list[Entry]) -> None:
                     "hold_id": posting.hold_id,
                 }
             )
-    bulk_insert(conn, postings, rows)
+    return rows
 
 
 def load_assets(conn: Connection) -> Mapping[str, Asset]:

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, select
 from service.config import Settings
 from service.db import holds as holds_repo
 from service.db import ledger, repositories
-from service.db.dialect import bulk_insert, id_in, ids_param
+from service.db.dialect import id_in, ids_param, insert_together
 from service.db.tables import account_hold_policies, accounts, deposits, holds
 from service.domain.accounts import AccountStatus, require_active
 from service.domain.calendar import BusinessCalendar, CalendarRangeError
@@ -203,8 +203,9 @@ def _plan(
 
 
 def _write(tx: Connection, planned: list[_Planned], now: datetime) -> None:
-    """Entries, deposits, holds, then postings (whose trigger needs the holds)."""
-    ledger.insert_entries(tx, [p.entry for p in planned])
+    """Two round trips: entries with deposits (whose count tells a duplicate),
+    then holds with postings (whose trigger needs the holds)."""
+    entries = [p.entry for p in planned]
     rows = [
         {
             "id": p.view.id,
@@ -220,7 +221,13 @@ def _write(tx: Connection, planned: list[_Planned], now: datetime) -> None:
         }
         for p in planned
     ]
-    inserted = bulk_insert(tx, deposits, rows, skip_conflicts_on=("method", "external_ref"))
+    _, inserted = insert_together(
+        tx,
+        [
+            ledger.entries_part(entries),
+            (deposits, rows, ("method", "external_ref")),
+        ],
+    )
     if inserted < len(rows):
         _raise_duplicate(tx, planned)
     hold_rows = [
@@ -239,8 +246,7 @@ def _write(tx: Connection, planned: list[_Planned], now: datetime) -> None:
         for p in planned
         if p.view.hold is not None
     ]
-    bulk_insert(tx, holds, hold_rows)
-    ledger.insert_postings_of(tx, [p.entry for p in planned])
+    insert_together(tx, [(holds, hold_rows, ()), ledger.postings_part(entries)])
 
 
 def _raise_duplicate(tx: Connection, planned: list[_Planned]) -> None:

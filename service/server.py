@@ -8,6 +8,7 @@ under the same settings.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,13 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         return self._load()
 
 
+def _freeze_startup_objects(worker: Any) -> None:
+    """Move everything the app built at start-up (routes, schemas, statement
+    caches) out of the collector's reach: a full collection then only walks
+    what requests allocate, which keeps its pauses out of the latency tail."""
+    gc.freeze()
+
+
 def options(*, host: str, port: int, workers: int, access_log: bool = False) -> dict[str, Any]:
     return {
         "bind": f"{host}:{port}",
@@ -36,6 +44,7 @@ def options(*, host: str, port: int, workers: int, access_log: bool = False) -> 
         "accesslog": "-" if access_log else None,
         "timeout": 60,
         "keepalive": 5,
+        "post_worker_init": _freeze_startup_objects,
     }
 
 

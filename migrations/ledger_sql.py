@@ -292,8 +292,10 @@ BEGIN
         RAISE EXCEPTION 'unbalanced journal entry %: % postings sum to %',
             bad.entry_id, bad.asset, bad.total USING ERRCODE = 'check_violation';
     END IF;
+    -- Scalar subqueries, not joins: one index probe per entry or hold of the
+    -- statement, never a plan that scans the whole journal or all holds.
     SELECT p.entry_id INTO bad FROM (SELECT DISTINCT entry_id FROM new_postings) p
-     WHERE NOT EXISTS (SELECT 1 FROM journal_entries e WHERE e.id = p.entry_id) LIMIT 1;
+     WHERE (SELECT true FROM journal_entries e WHERE e.id = p.entry_id) IS NULL LIMIT 1;
     IF FOUND THEN
         RAISE EXCEPTION 'posting to journal entry % which does not exist', bad.entry_id
             USING ERRCODE = 'foreign_key_violation';
@@ -309,9 +311,12 @@ BEGIN
     IF tagged > 0 THEN
         -- A lot is created with its hold's status and follows it into 'released'.
         INSERT INTO hold_lots AS l (hold_id, asset, account_id, amount, status)
-            SELECT p.hold_id, p.asset, p.account_id, -sum(p.amount), h.status
-              FROM new_postings p JOIN holds h ON h.id = p.hold_id
-             GROUP BY p.hold_id, p.asset, p.account_id, h.status ORDER BY p.hold_id, p.asset
+            SELECT t.hold_id, t.asset, t.account_id, t.amount, t.status FROM (
+                SELECT p.hold_id, p.asset, p.account_id, -sum(p.amount) AS amount,
+                       (SELECT h.status FROM holds h WHERE h.id = p.hold_id) AS status
+                  FROM new_postings p WHERE p.hold_id IS NOT NULL
+                 GROUP BY p.hold_id, p.asset, p.account_id) t
+             WHERE t.status IS NOT NULL ORDER BY t.hold_id, t.asset
         ON CONFLICT (hold_id, asset) DO UPDATE SET amount = l.amount + EXCLUDED.amount,
             status = CASE WHEN EXCLUDED.status = 'released' THEN 'released' ELSE l.status END;
         GET DIAGNOSTICS applied = ROW_COUNT;

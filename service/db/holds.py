@@ -9,16 +9,28 @@ itself guarantees that no hold is ever released twice.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, literal, select, union_all, update
+from sqlalchemy import (
+    Connection,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    union_all,
+    update,
+)
 
 from service.db.dialect import id_in, skip_locked, upsert
 from service.db.tables import (
@@ -88,30 +100,48 @@ def set_account_policy(
 # -- calendar overrides -------------------------------------------------------
 
 
-@lru_cache(maxsize=4)
-def _overrides_statement(lock: str | None) -> Any:
-    columns = (
-        calendar_overrides.c.day,
-        calendar_overrides.c.business_day,
-        calendar_overrides.c.name,
-    )
-    if lock is None:
-        return select(*columns)
-    taken = select(getattr(func, lock)(bindparam("key")).label("locked")).subquery("taken")
-    return select(*columns).select_from(taken.outerjoin(calendar_overrides, literal(True)))
+#: What a calendar read returns: (closures, openings), each a name by date.
+Overrides = tuple[dict[date, str], dict[date, str]]
 
 
-def overrides(
-    conn: Connection, *, lock: str | None = None, lock_key: int = 0
-) -> tuple[dict[date, str], dict[date, str]]:
-    """(closures, openings) by date; with ``lock`` (a PostgreSQL advisory-lock
-    function) the lock is taken by the same statement, before the rows are read."""
+def overrides_column(dialect: str) -> Any:
+    """A column that takes the calendar lock (shared) and reads the overrides,
+    for embedding in a statement a use case runs anyway (PostgreSQL), or
+    ``None`` where the overrides are read by :func:`overrides` (SQLite).
+
+    Migration 0004's ``ledger_calendar_overrides`` takes the lock *before* it
+    reads, with a fresh snapshot: a reader that waited for a calendar change
+    sees that change. As a scalar subquery it runs once per statement; as text,
+    the caller parses it once (:func:`parse_overrides`), not once per row."""
+    if dialect != "postgresql":
+        return None
+    return cast(select(func.ledger_calendar_overrides(False)).scalar_subquery(), Text)
+
+
+def overrides(conn: Connection, *, exclusive: bool = False) -> Overrides:
+    """(closures, openings) by date, read under the calendar lock (PostgreSQL:
+    shared, or ``exclusive`` for a change; SQLite's write lock is already held)."""
+    if conn.dialect.name == "postgresql":
+        stmt = select(func.ledger_calendar_overrides(bindparam("exclusive")))
+        return parse_overrides(conn.execute(stmt, {"exclusive": exclusive}).scalar_one())
+    table = calendar_overrides
+    return _split(conn.execute(select(table.c.day, table.c.business_day, table.c.name)))
+
+
+def parse_overrides(value: Any) -> Overrides:
+    """The JSON array ``[[day, business_day, name], ...]`` that
+    ``ledger_calendar_overrides`` returns (parsed, or as the text of
+    :func:`overrides_column`)."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return _split((date.fromisoformat(day), open_, name) for day, open_, name in value)
+
+
+def _split(rows: Any) -> Overrides:
     closures: dict[date, str] = {}
     openings: dict[date, str] = {}
-    params = {} if lock is None else {"key": lock_key}
-    for day, business_day, name in conn.execute(_overrides_statement(lock), params):
-        if day is not None:
-            (openings if business_day else closures)[day] = name
+    for day, business_day, name in rows:
+        (openings if business_day else closures)[day] = name
     return closures, openings
 
 

@@ -86,7 +86,7 @@ def record_deposits(
     duplicate names its ``index``; a single deposit keeps the single endpoint's
     errors (404 unknown account, 403 inactive account, 422 by field).
     """
-    statuses, overrides = _accounts(tx, {c.account_id for c in cmds})
+    statuses, overrides, calendar_overrides = _accounts(tx, {c.account_id for c in cmds})
     policies = reference.hold_policies(tx)
     calendar: BusinessCalendar | None = None
     planned: list[_Planned] = []
@@ -105,7 +105,7 @@ def record_deposits(
             seen[key] = index
             days = hold_days(cmd.method, policies, overrides.get(cmd.account_id, {}))
             if days > 0 and calendar is None:
-                calendar = reference.calendar(tx, settings)
+                calendar = reference.calendar(tx, settings, overrides=calendar_overrides)
             planned.append(_plan(tx, cmd, statuses, days, calendar, now))
         except LedgerError as exc:
             if not batch or isinstance(exc, Conflict):
@@ -126,8 +126,12 @@ def _as_field_errors(exc: LedgerError) -> dict[str, Any]:
 @lru_cache(maxsize=2)
 def _accounts_statement(dialect: str) -> Any:
     policy = account_hold_policies
+    columns = [accounts.c.id, accounts.c.status, policy.c.method, policy.c.business_days]
+    calendar = holds_repo.overrides_column(dialect)
+    if calendar is not None:
+        columns.append(calendar)
     return (
-        select(accounts.c.id, accounts.c.status, policy.c.method, policy.c.business_days)
+        select(*columns)
         .outerjoin(policy, policy.c.account_id == accounts.c.id)
         .where(ids_param(dialect, accounts.c.id))
     )
@@ -135,16 +139,23 @@ def _accounts_statement(dialect: str) -> Any:
 
 def _accounts(
     tx: Connection, ids: set[uuid.UUID]
-) -> tuple[dict[uuid.UUID, AccountStatus], dict[uuid.UUID, dict[str, int]]]:
-    """Status and per-account hold-policy overrides of ``ids``, in one query."""
+) -> tuple[
+    dict[uuid.UUID, AccountStatus], dict[uuid.UUID, dict[str, int]], holds_repo.Overrides | None
+]:
+    """Status and per-account hold-policy overrides of ``ids`` and, on
+    PostgreSQL, the calendar overrides (under the calendar lock), in one query.
+    ``None`` for the calendar: read it when it is needed."""
     statuses: dict[uuid.UUID, AccountStatus] = {}
     overrides: dict[uuid.UUID, dict[str, int]] = {}
+    calendar: holds_repo.Overrides | None = None
     query = _accounts_statement(tx.dialect.name)
-    for account_id, status, method, days in tx.execute(query, {"ids": list(ids)}):
+    for account_id, status, method, days, *rest in tx.execute(query, {"ids": list(ids)}):
         statuses[account_id] = AccountStatus(status)
         if method is not None:
             overrides.setdefault(account_id, {})[method] = days
-    return statuses, overrides
+        if rest and calendar is None:
+            calendar = holds_repo.parse_overrides(rest[0])
+    return statuses, overrides, calendar
 
 
 def _plan(

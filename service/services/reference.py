@@ -4,9 +4,9 @@ Assets are cached for the life of the process (they are only ever added; an
 unknown code triggers one reload before being refused). The calendar is the
 configured ``holidays`` calendar plus the overrides table, read inside the
 caller's transaction: on PostgreSQL under a shared advisory lock that calendar
-changes take exclusively, so a hold is never placed with a calendar that a
-concurrent change is replacing (the change recomputes the holds it can see;
-this lock makes sure it can see them all).
+changes take exclusively (migration 0004), so a hold is never placed with a
+calendar that a concurrent change is replacing (the change recomputes the
+holds it can see; this lock makes sure it can see them all).
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from service.db.ledger import load_assets
 from service.domain.calendar import BusinessCalendar
 from service.domain.errors import ValidationFailed
 from service.domain.money import Amount, AmountError, Asset
-
-CALENDAR_LOCK = 7_402_001
 
 _assets: dict[str, Asset] = {}
 _assets_lock = Lock()
@@ -59,12 +57,19 @@ def amount(
         raise ValidationFailed.field(field, str(exc)) from exc
 
 
-def calendar(conn: Connection, settings: Settings, *, exclusive: bool = False) -> BusinessCalendar:
-    """The calendar with today's overrides (one round trip, lock included)."""
-    lock = None
-    if conn.dialect.name == "postgresql":
-        lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-    closures, openings = holds_repo.overrides(conn, lock=lock, lock_key=CALENDAR_LOCK)
+def calendar(
+    conn: Connection,
+    settings: Settings,
+    *,
+    exclusive: bool = False,
+    overrides: holds_repo.Overrides | None = None,
+) -> BusinessCalendar:
+    """The calendar with today's overrides, read under the calendar lock (one
+    round trip), or built from ``overrides`` a statement of the caller has
+    already read with :func:`service.db.holds.overrides_column`."""
+    if overrides is None:
+        overrides = holds_repo.overrides(conn, exclusive=exclusive)
+    closures, openings = overrides
     key = (
         settings.calendar,
         settings.time_zone,

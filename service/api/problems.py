@@ -153,7 +153,14 @@ def unexpected(error: BaseException) -> Response:
 
 def out_of_range(error: Exception) -> Response:
     """A database refusing a number too large for its column (a sum of maximal
-    amounts that would overflow a 64-bit balance): the client's input, not a bug."""
+    amounts that would overflow a 64-bit balance): the client's input, not a bug.
+    A connection lost mid-request (the server restarted) is 503: nothing was
+    committed, and the pool reconnects for the retry."""
+    if getattr(error, "connection_invalidated", False):
+        log.warning("database connection lost: %s", error)
+        return problem(503, "database_unavailable", "Service unavailable",
+                       "the database connection was lost; retry (with the same Idempotency-Key)",
+                       headers={"Retry-After": "1"})
     if _is_overflow(error):
         return problem(422, "amount_out_of_range", "Validation failed",
                        "the amounts involved exceed what the ledger can hold",

@@ -371,3 +371,69 @@ def install_set_based_postings(*, set_based: bool) -> None:
     op.execute(_SQLITE_POSTINGS_APPLY_SET_BASED if set_based else _SQLITE_TRIGGERS["postings_apply"])
     for name in _SQLITE_POSTINGS_TRIGGERS[1:]:
         op.execute(_SQLITE_TRIGGERS[name])
+
+
+#: How many rows a platform account's balance is spread over (migration 0005).
+PLATFORM_SLOTS = 16
+
+_PG_APPLY_POSTINGS_STRIPED = _PG_APPLY_POSTINGS_SET_BASED.replace(
+    """    INSERT INTO balances AS b (ledger_account_id, asset, account_id, balance)
+        SELECT ledger_account_id, asset, account_id, sum(amount) FROM new_postings
+         GROUP BY ledger_account_id, asset, account_id ORDER BY ledger_account_id, asset
+    ON CONFLICT (ledger_account_id, asset) DO UPDATE SET balance = b.balance + EXCLUDED.balance;""",
+    f"""    -- A platform account's share goes to this transaction's slot (migration 0005).
+    INSERT INTO balances AS b (ledger_account_id, asset, slot, account_id, balance)
+        SELECT ledger_account_id, asset,
+               CASE WHEN account_id IS NULL
+                    THEN (txid_current() % {PLATFORM_SLOTS})::smallint ELSE 0::smallint END,
+               account_id, sum(amount) FROM new_postings
+         GROUP BY ledger_account_id, asset, account_id ORDER BY ledger_account_id, asset
+    ON CONFLICT (ledger_account_id, asset, slot)
+        DO UPDATE SET balance = b.balance + EXCLUDED.balance;""",
+)
+assert _PG_APPLY_POSTINGS_STRIPED != _PG_APPLY_POSTINGS_SET_BASED
+
+_PG_LOCK_BALANCES = r"""
+CREATE FUNCTION ledger_lock_balances(ids uuid[], assets text[], owners uuid[])
+RETURNS TABLE (ledger_account_id uuid, asset varchar, balance numeric)
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    -- Slot 0 of every key, created at zero if missing, is the key's lock; the
+    -- keys come sorted, which is the lock order.
+    INSERT INTO balances AS b (ledger_account_id, asset, slot, account_id, balance)
+        SELECT k.id, k.asset, 0, k.owner, 0 FROM unnest(ids, assets, owners) AS k(id, asset, owner)
+         ORDER BY k.id, k.asset
+    ON CONFLICT ON CONSTRAINT pk_balances DO UPDATE SET balance = b.balance;
+    -- A new query, so a fresh snapshot: it sees every slot that a movement
+    -- which held the lock before us committed, even a slot row it created.
+    RETURN QUERY
+        SELECT b.ledger_account_id, b.asset, sum(b.balance)
+          FROM balances b JOIN unnest(ids, assets) AS k(id, asset)
+            ON b.ledger_account_id = k.id AND b.asset = k.asset
+         GROUP BY b.ledger_account_id, b.asset;
+END $$;
+"""
+
+_SQLITE_POSTINGS_APPLY_STRIPED = _SQLITE_POSTINGS_APPLY_SET_BASED.replace(
+    "ON CONFLICT (ledger_account_id, asset) DO UPDATE",
+    "ON CONFLICT (ledger_account_id, asset, slot) DO UPDATE",
+).replace(
+    "WHERE ledger_account_id = NEW.ledger_account_id AND asset = NEW.asset) <> 'integer'",
+    "WHERE ledger_account_id = NEW.ledger_account_id AND asset = NEW.asset\n"
+    "               AND slot = 0) <> 'integer'",
+)
+assert _SQLITE_POSTINGS_APPLY_STRIPED.count("slot") == 2
+
+
+def install_striped_balances(*, striped: bool) -> None:
+    """``postings_apply`` and the balance lock of 0005 (``striped``) or of 0003."""
+    if op.get_bind().dialect.name == "postgresql":
+        if striped:
+            op.execute(_PG_APPLY_POSTINGS_STRIPED)
+            op.execute(_PG_LOCK_BALANCES)
+        else:
+            op.execute(_PG_APPLY_POSTINGS_SET_BASED)
+            op.execute("DROP FUNCTION ledger_lock_balances(uuid[], text[], uuid[])")
+        return
+    op.execute("DROP TRIGGER IF EXISTS postings_apply")
+    op.execute(_SQLITE_POSTINGS_APPLY_STRIPED if striped else _SQLITE_POSTINGS_APPLY_SET_BASED)

@@ -3,8 +3,8 @@
 A money movement goes through three steps, all in the caller's transaction:
 
 1. :func:`lock_balances` — create any missing balance row and lock every row
-   the movement touches, in one statement, in a fixed order (ledger account id,
-   then asset). Because the lock is taken before the balance is read, two
+   the movement touches, in one round trip, in a fixed order (ledger account
+   id, then asset). Because the lock is taken before the balance is read, two
    movements can never both spend the same funds. A movement that only credits
    may skip this step: the trigger then locks its rows, in the same order.
 2. The service checks funds on the locked figures and builds an
@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, select, tuple_
+from sqlalchemy import Connection, func, select, text, tuple_
 
 from service.db.dialect import Part, insert_together, upsert
 from service.db.tables import assets, balances, journal_entries, postings
@@ -61,49 +61,66 @@ class BalanceKey:
 def lock_balances(conn: Connection, keys: Iterable[BalanceKey]) -> dict[BalanceKey, int]:
     """Lock (creating if missing) the balance rows of ``keys``; return their balances.
 
-    One ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` both creates missing
-    rows (at zero) and row-locks existing ones on PostgreSQL; the rows are given
-    in sorted order, which is the lock order. On SQLite the write transaction
-    already holds the database lock; the statement just reads.
+    The lock of a key is its slot-0 row (a platform account's balance is spread
+    over slots, migration 0005; a customer's lives in slot 0 alone). Rows are
+    locked in sorted order, which is the lock order, by one ``INSERT ... ON
+    CONFLICT DO UPDATE`` that also creates missing rows at zero. PostgreSQL
+    (``ledger_lock_balances``) then sums every slot with a fresh snapshot, in
+    the same round trip. On SQLite the write transaction already holds the
+    database lock and only slot 0 is written; the statement just reads.
     """
     wanted = sorted(set(keys), key=lambda k: (_ledger_key(k.ledger_account)[0].bytes, k.asset))
     if not wanted:
         return {}
-    rows = []
     by_id: dict[tuple[uuid.UUID, str], BalanceKey] = {}
+    rows = []
     for key in wanted:
         ledger_id, account_id = _ledger_key(key.ledger_account)
-        rows.append(
-            {
-                "ledger_account_id": ledger_id,
-                "asset": key.asset,
-                "account_id": account_id,
-                "balance": 0,
-            }
-        )
+        rows.append((ledger_id, key.asset, account_id))
         by_id[(ledger_id, key.asset)] = key
-    stmt = (
-        upsert(conn, balances)
-        .values(rows)
-        .on_conflict_do_update(
-            index_elements=[balances.c.ledger_account_id, balances.c.asset],
-            set_={"balance": balances.c.balance},
+    if conn.dialect.name == "postgresql":
+        ids, assets_, owners = (list(column) for column in zip(*rows, strict=True))
+        result = conn.execute(
+            _PG_LOCK_BALANCES, {"ids": ids, "assets": assets_, "owners": owners}
         )
-        .returning(balances.c.ledger_account_id, balances.c.asset, balances.c.balance)
-    )
-    return {by_id[(row[0], row[1])]: row[2] for row in conn.execute(stmt)}
+    else:
+        stmt = (
+            upsert(conn, balances)
+            .values(
+                [
+                    {"ledger_account_id": i, "asset": a, "slot": 0, "account_id": o, "balance": 0}
+                    for i, a, o in rows
+                ]
+            )
+            .on_conflict_do_update(
+                index_elements=[balances.c.ledger_account_id, balances.c.asset, balances.c.slot],
+                set_={"balance": balances.c.balance},
+            )
+            .returning(balances.c.ledger_account_id, balances.c.asset, balances.c.balance)
+        )
+        result = conn.execute(stmt)
+    return {by_id[(row[0], row[1])]: int(row[2]) for row in result}
+
+
+_PG_LOCK_BALANCES = text(
+    "SELECT ledger_account_id, asset, balance FROM ledger_lock_balances("
+    "CAST(:ids AS uuid[]), CAST(:assets AS text[]), CAST(:owners AS uuid[]))"
+)
 
 
 def read_balances(conn: Connection, keys: Iterable[BalanceKey]) -> dict[BalanceKey, int]:
-    """Balances of ``keys`` without locking (missing rows read as zero)."""
+    """Balances of ``keys`` without locking (missing rows read as zero; slots summed)."""
     by_id = {(_ledger_key(k.ledger_account)[0], k.asset): k for k in keys}
     result = dict.fromkeys(by_id.values(), 0)
     if by_id:
-        stmt = select(balances.c.ledger_account_id, balances.c.asset, balances.c.balance).where(
-            tuple_(balances.c.ledger_account_id, balances.c.asset).in_(list(by_id))
+        key = (balances.c.ledger_account_id, balances.c.asset)
+        stmt = (
+            select(*key, func.sum(balances.c.balance))
+            .where(tuple_(*key).in_(list(by_id)))
+            .group_by(*key)
         )
         for ledger_id, asset, balance in conn.execute(stmt):
-            result[by_id[(ledger_id, asset)]] = balance
+            result[by_id[(ledger_id, asset)]] = int(balance)
     return result
 
 

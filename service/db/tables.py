@@ -153,6 +153,8 @@ balances = Table(
     metadata,
     Column("ledger_account_id", Uuid, ForeignKey("ledger_accounts.id"), primary_key=True),
     Column("asset", String(16), ForeignKey("assets.code"), primary_key=True),
+    # A platform account's balance is spread over slots (migration 0005 says why).
+    Column("slot", SmallInteger, primary_key=True, autoincrement=False, server_default=text("0")),
     Column("account_id", Uuid, nullable=True, index=True),
     _money("balance"),
 )

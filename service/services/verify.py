@@ -3,7 +3,8 @@
 Checks, each a set-based query (fine for millions of postings):
 
 1. every journal entry has two or more postings, summing to zero per asset;
-2. every balance row equals the sum of its postings (and no postings lack a row);
+2. every balance (the sum of its slots) equals the sum of its postings (and no
+   postings lack a row), and a customer's balance lives in slot 0 alone;
 3. every hold lot equals the sum of the ``Held`` postings tagged with its hold
    (negated: postings to a liability are credit-negative, lots are positive);
 4. every customer's ``Held`` balance per asset equals minus the sum of its lots;
@@ -40,7 +41,9 @@ _CHECKS: list[tuple[str, str]] = [
     (
         "balance of ledger account {0} in {1} is {2} but its postings sum to {3}",
         "SELECT coalesce(b.ledger_account_id, s.ledger_account_id), coalesce(b.asset, s.asset), "
-        "coalesce(b.balance, 0), coalesce(s.total, 0) FROM balances b FULL OUTER JOIN "
+        "coalesce(b.balance, 0), coalesce(s.total, 0) FROM (SELECT ledger_account_id, asset, "
+        "sum(balance) AS balance FROM balances GROUP BY ledger_account_id, asset) b "
+        "FULL OUTER JOIN "
         "(SELECT ledger_account_id, asset, sum(amount) AS total FROM postings "
         "GROUP BY ledger_account_id, asset) s "
         "ON s.ledger_account_id = b.ledger_account_id AND s.asset = b.asset "
@@ -64,6 +67,11 @@ _CHECKS: list[tuple[str, str]] = [
         "(SELECT account_id, asset, -sum(amount) AS total FROM hold_lots "
         " GROUP BY account_id, asset) l ON l.account_id = h.account_id AND l.asset = h.asset "
         "WHERE coalesce(h.balance, 0) <> coalesce(l.total, 0)",
+    ),
+    (
+        "balance of customer account {0} in {1} has a row in slot {2}; only platform "
+        "accounts are spread over slots",
+        "SELECT account_id, asset, slot FROM balances WHERE account_id IS NOT NULL AND slot <> 0",
     ),
     (
         "balances in {0} sum to {1}; the books must sum to zero per asset",

@@ -6,11 +6,9 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
+from service.db import ledger
 from service.db.database import Database
-from service.db.tables import balances
-from service.domain.chart import Platform, ledger_account_id
+from service.domain.chart import Platform
 from service.domain.roles import Role
 from tests.api.test_deposits import assert_books_sound, balance, deposit
 from tests.api.test_trades import trade
@@ -24,12 +22,10 @@ def charge_back(api: Api, deposit_id: str, reason: str = "fraudulent card",
 
 
 def ledger_balance(db: Database, account: str, asset: str) -> int:
-    """A platform account's balance in minor units (debit positive)."""
+    """A platform account's balance in minor units (debit positive), all slots."""
+    key = ledger.BalanceKey(account, asset)
     with db.read() as conn:
-        value = conn.execute(select(balances.c.balance).where(
-            balances.c.ledger_account_id == ledger_account_id(account),
-            balances.c.asset == asset)).scalar_one_or_none()
-    return int(value or 0)
+        return ledger.read_balances(conn, [key])[key]
 
 
 def holds_of(api: Api, account: str) -> dict[str, dict[str, Any]]:

@@ -53,7 +53,7 @@ def test_serve_migrated_sqlite_from_another_directory(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "server did not start"
                 time.sleep(0.2)
         assert status == 200
-        assert _get(f"{base}/readyz") == (200, {"status": "ready", "detail": "schema at 0004"})
+        assert _get(f"{base}/readyz") == (200, {"status": "ready", "detail": "schema at 0005"})
         status, problem = _get(f"{base}/v1/accounts/{uuid.uuid4()}",
                                {"Authorization": f"Bearer {key}"})
         assert (status, problem["code"]) == (404, "account_not_found")

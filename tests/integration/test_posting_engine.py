@@ -387,13 +387,30 @@ def test_verify_reports_postings_and_lots_whose_references_are_gone(db: Database
 def test_a_balance_never_overflows_into_an_inexact_number(db: Database) -> None:
     """Postings whose sum leaves the signed 64-bit range must be refused, on both
     databases; a balance must never silently become a float (SQLite turns an
-    overflowing integer addition into REAL) or wrap."""
+    overflowing integer addition into REAL) or wrap. A customer's balance is one
+    row; a platform account's is spread over rows on PostgreSQL (migration 0005),
+    each a 64-bit integer, and read as their exact sum."""
     alice = new_account(db)
-    big = 2**62
+    big = 2**62 + 1
+
+    def entry(tx: Connection) -> None:
+        entry_id = new_id()
+        tx.execute(journal_entries.insert().values(
+            id=entry_id, type="deposit", posted_at=NOW, reference="raw", memo="",
+            account_id=alice))
+        tx.execute(postings.insert().values([
+            {"entry_id": entry_id, "line": 1, "asset": "USD", "amount": big,
+             "ledger_account_id": ledger_account_id(Platform.CLEARING_BANK.value),
+             "account_id": None, "hold_id": None},
+            {"entry_id": entry_id, "line": 2, "asset": "USD", "amount": -big,
+             "ledger_account_id": ledger_account_id(available(alice)),
+             "account_id": alice, "hold_id": None},
+        ]))
+
     with db.write() as tx:
-        _raw_entry(tx, [big, -big], available(alice))
+        entry(tx)
     with pytest.raises(DBAPIError), db.write() as tx:
-        _raw_entry(tx, [big, -big], available(alice))
+        entry(tx)  # alice's Available would reach -2**63 - 2
     with db.read() as conn:
         rows = conn.execute(select(balances.c.balance)).scalars().all()
         assert sorted(rows) == [-big, big]

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from psycopg.types.array import ListBinaryDumper
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 
@@ -72,6 +73,22 @@ def _ping_when_idle(engine: Engine) -> None:
             raise exc.DisconnectionError(str(error)) from error
 
 
+def _binary_arrays(engine: Engine) -> None:
+    """Send Python lists as binary arrays.
+
+    Set-based writes pass one array per column (``unnest``), thousands of
+    elements each. psycopg's default for a list is the text format, which
+    quotes and escapes every string element in Python: about a quarter of the
+    CPU of a 1,000-deposit batch. The binary format packs each element as it
+    is. A list with no non-null element still goes as text (psycopg cannot tell
+    its element type), and every array parameter is cast in SQL anyway.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.adapters.register_dumper(list, ListBinaryDumper)
+
+
 def make_engine(url: str, *, pool_size: int = 5) -> Engine:
     """An engine for ``url`` with the settings the ledger relies on."""
     parsed = make_url(url)
@@ -85,6 +102,7 @@ def make_engine(url: str, *, pool_size: int = 5) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     engine = create_engine(parsed, pool_size=pool_size, max_overflow=10)
     _ping_when_idle(engine)
+    _binary_arrays(engine)
     return engine
 
 

@@ -16,7 +16,7 @@ The model (DESIGN.md section 2):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 MAX_SCALE = 8
@@ -81,6 +81,9 @@ class Amount:
 
     value: Decimal
     asset: Asset
+    #: ``value`` in minor units, computed once: every amount is written, summed
+    #: and rendered through it, thousands of times per settlement file.
+    _minor: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.value, Decimal):
@@ -98,6 +101,7 @@ class Amount:
                 f"{self.asset.code} amounts have at most {self.asset.scale} decimal places"
             )
         object.__setattr__(self, "value", self.value.quantize(self.asset.quantum))
+        object.__setattr__(self, "_minor", int(self.value.scaleb(self.asset.scale)))
         if abs(self.minor) > MAX_BALANCE_MINOR:
             raise AmountError("amount is too large")
 
@@ -128,7 +132,7 @@ class Amount:
 
     @property
     def minor(self) -> int:
-        return int(self.value.scaleb(self.asset.scale))
+        return self._minor
 
     def __neg__(self) -> Amount:
         return Amount(-self.value, self.asset)

@@ -89,6 +89,9 @@ def record_deposits(
     statuses, overrides, calendar_overrides = _accounts(tx, {c.account_id for c in cmds})
     policies = reference.hold_policies(tx)
     calendar: BusinessCalendar | None = None
+    # A settlement file's deposits mostly share one settlement time: compute
+    # each (time, hold length) once.
+    release_times: dict[tuple[datetime, int], datetime] = {}
     planned: list[_Planned] = []
     errors: dict[str, Any] = {}
     seen: dict[tuple[str, str], int] = {}
@@ -106,7 +109,7 @@ def record_deposits(
             days = hold_days(cmd.method, policies, overrides.get(cmd.account_id, {}))
             if days > 0 and calendar is None:
                 calendar = reference.calendar(tx, settings, overrides=calendar_overrides)
-            planned.append(_plan(tx, cmd, statuses, days, calendar, now))
+            planned.append(_plan(tx, cmd, statuses, days, calendar, now, release_times))
         except LedgerError as exc:
             if not batch or isinstance(exc, Conflict):
                 raise
@@ -165,6 +168,7 @@ def _plan(
     days: int,
     calendar: BusinessCalendar | None,
     now: datetime,
+    release_times: dict[tuple[datetime, int], datetime],
 ) -> _Planned:
     status = statuses.get(cmd.account_id)
     if status is None:
@@ -178,6 +182,10 @@ def _plan(
     hold: HoldView | None = None
     if days > 0:
         assert calendar is not None
+        release_at = release_times.get((settled_at, days))
+        if release_at is None:
+            release_at = _release_at(calendar, settled_at, days, "settled_at")
+            release_times[(settled_at, days)] = release_at
         hold = HoldView(
             id=new_id(),
             deposit_id=deposit_id,
@@ -186,7 +194,7 @@ def _plan(
             amount=amount,
             status=HoldStatus.ACTIVE.value,
             placed_at=now,
-            release_at=_release_at(calendar, settled_at, days, "settled_at"),
+            release_at=release_at,
             released_at=None,
             lots=(LotView(amount.asset.code, amount, HoldStatus.ACTIVE.value),),
         )

@@ -133,3 +133,18 @@ def test_full_size_batch(api: Api, db: Database) -> None:
     assert row["total"] == "101.00"
     assert row["temporary_holds"] == "101.00"  # even indexes are card deposits
     assert_books_sound(db)
+
+
+def test_references_with_array_syntax_characters_are_stored_as_sent(api: Api, db: Database) -> None:
+    """Set-based writes pass each column as one array parameter: quotes, commas,
+    braces, backslashes, the word NULL and non-ASCII must arrive unchanged."""
+    a = api.open_account()
+    refs = ['q"uote', "com,ma", "{brace}", "back\\slash", "NULL", "spaced out", "Zürich €"]
+    response = batch(api, [item(a, ref) for ref in refs])
+    assert response.status_code == 201, response.get_json()
+    assert [d["external_ref"] for d in response.get_json()["deposits"]] == refs
+    again = batch(api, [item(a, "NULL")])
+    assert (again.status_code, again.get_json()["code"]) == (409, "duplicate_deposit")
+    history = api.get(f"/v1/accounts/{a}/transactions?limit=50").get_json()["items"]
+    assert sorted(t["external_ref"] for t in history) == sorted(refs)
+    assert_books_sound(db)

@@ -32,7 +32,7 @@ from sqlalchemy import (
     update,
 )
 
-from service.db.dialect import id_in, skip_locked, upsert
+from service.db.dialect import id_in, in_ids, select_ids, skip_locked, upsert
 from service.db.tables import (
     account_hold_policies,
     calendar_overrides,
@@ -265,24 +265,21 @@ def release_batch(
        postings trigger does it, so the lots are written once); a lot already
        empty, spent by trades, is marked by a last update that finds few rows.
     """
-    claimed = [
-        row[0]
-        for row in conn.execute(
-            _due(conn, as_of, account_id, limit).with_for_update(**skip_locked(conn))
-        )
-    ]
+    claimed = select_ids(
+        conn, _due(conn, as_of, account_id, limit).with_for_update(**skip_locked(conn))
+    )
     result = ReleaseResult()
     if not claimed:
         return result
 
     conn.execute(
         update(holds)
-        .where(id_in(conn, holds.c.id, claimed))
+        .where(in_ids(conn, holds.c.id, claimed))
         .values(status=HoldStatus.RELEASED.value, released_at=now)
     )
     totals = (
         select(hold_lots.c.asset, func.sum(hold_lots.c.amount))
-        .where(id_in(conn, hold_lots.c.hold_id, claimed))
+        .where(in_ids(conn, hold_lots.c.hold_id, claimed))
         .group_by(hold_lots.c.asset)
     )
     for asset, total in conn.execute(totals):
@@ -290,7 +287,7 @@ def release_batch(
             result.totals[asset] = int(total)
     lots = (
         select(hold_lots.c.hold_id, hold_lots.c.asset, hold_lots.c.amount, hold_lots.c.account_id)
-        .where(id_in(conn, hold_lots.c.hold_id, claimed), hold_lots.c.amount != 0)
+        .where(in_ids(conn, hold_lots.c.hold_id, claimed), hold_lots.c.amount != 0)
         .subquery("lots")
     )
     with_entry = select(lots.c.hold_id).distinct().subquery("with_entry")
@@ -342,10 +339,10 @@ def release_batch(
     conn.execute(
         update(hold_lots)
         .where(
-            id_in(conn, hold_lots.c.hold_id, claimed),
+            in_ids(conn, hold_lots.c.hold_id, claimed),
             hold_lots.c.status != HoldStatus.RELEASED.value,
         )
         .values(status=HoldStatus.RELEASED.value)
     )
-    result.released = len(claimed)
+    result.released = claimed.count
     return result

@@ -1,5 +1,5 @@
-"""The geofence on money movements (API.md, Geofence), shared by the routes of
-withdrawals, final withdrawals and chargebacks.
+"""The geofence on money movements (API.md, Geofence), shared by every route
+that moves money: deposits, trades, withdrawals, final withdrawals, chargebacks.
 
 Runs before the movement's own transaction: a request from a blocked country
 flags an active account ``read_only`` (committed, audited) and is refused with
@@ -17,8 +17,9 @@ from service.api.runtime import runtime
 from service.services.compliance import guard_jurisdiction
 
 
-def guard(account_id: uuid.UUID) -> None:
+def guard(*account_ids: uuid.UUID) -> None:
+    """Refuse the request from a blocked country, flagging every account it names."""
     rt = runtime()
-    guard_jurisdiction(rt.db, account_id, g.client_country,
+    guard_jurisdiction(rt.db, account_ids, g.client_country,
                        blocked=rt.settings.blocked_countries, actor=current_key().name,
                        now=rt.now())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Response, g
+from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -24,28 +24,16 @@ from schemas.money import (
     TradeSchema,
     TransactionPageSchema,
 )
-from service.api.auth import current_key, requires
+from service.api.auth import requires
+from service.api.geofence import guard
 from service.api.responses import moves_money, respond_once
 from service.api.runtime import runtime
 from service.domain.holds import Method
 from service.domain.roles import READERS, Role
 from service.services import balances, deposits, holds, trades
-from service.services.compliance import guard_jurisdiction
 from service.services.views import BalancesView, Page, QuoteView
 
 blp = Blueprint("money", __name__, description="Deposits, trades, balances and holds")
-
-
-def _guard(account_id: uuid.UUID) -> None:
-    rt = runtime()
-    guard_jurisdiction(
-        rt.db,
-        account_id,
-        g.client_country,
-        blocked=rt.settings.blocked_countries,
-        actor=current_key().name,
-        now=rt.now(),
-    )
 
 
 def deposit_command(body: dict[str, Any]) -> deposits.DepositCommand:
@@ -70,7 +58,7 @@ class Deposits(MethodView):
 
         Requires `Idempotency-Key`. `(method, external_ref)` is unique.
         """
-        _guard(body["account_id"])
+        guard(body["account_id"])
         rt = runtime()
         cmd = deposit_command(body)
         return respond_once(
@@ -95,8 +83,7 @@ class DepositBatch(MethodView):
         409 `duplicate_deposit` with the item's `index`. Nothing is written unless
         everything is. Idempotent as a whole under one `Idempotency-Key`.
         """
-        for account_id in sorted({item["account_id"] for item in body["deposits"]}):
-            _guard(account_id)
+        guard(*(item["account_id"] for item in body["deposits"]))
         rt = runtime()
         cmds = [deposit_command(item) for item in body["deposits"]]
         return respond_once(
@@ -153,7 +140,7 @@ class Trades(MethodView):
     @blp.response(201, TradeSchema)
     def post(self, body: dict[str, Any]) -> Response:
         """Settle a fill: spends held funds first; the held part of the proceeds stays held."""
-        _guard(body["account_id"])
+        guard(body["account_id"])
         rt = runtime()
         cmd = trades.TradeCommand(**body)
         return respond_once(201, TradeSchema, lambda tx: trades.settle_trade(tx, cmd, now=rt.now()))

@@ -9,7 +9,10 @@ rolls back the movement, but must not roll back the flag.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
+
+from sqlalchemy import Connection
 
 from service.db import repositories
 from service.db.database import Database
@@ -18,30 +21,39 @@ from service.domain.accounts import AccountStatus, is_blocked_country, require_a
 
 def guard_jurisdiction(
     db: Database,
-    account_id: uuid.UUID,
+    account_ids: Iterable[uuid.UUID],
     country: str,
     *,
     blocked: frozenset[str],
     actor: str,
     now: datetime,
 ) -> None:
+    """Refuse a movement from a blocked ``country``, after flagging every active
+    account it names (a settlement file names many) in one transaction."""
     if not is_blocked_country(country, blocked):
         return
     with db.write() as tx:
-        account = repositories.find_account(tx, account_id)
-        if account is not None and account.status is AccountStatus.ACTIVE:
-            repositories.set_account_status(tx, account_id, AccountStatus.READ_ONLY)
-            repositories.audit(
-                tx,
-                at=now,
-                actor=actor,
-                action="jurisdiction_flag",
-                reason=f"money movement attempted from blocked country {country}",
-                account_id=account_id,
-                details={
-                    "from": account.status.value,
-                    "to": AccountStatus.READ_ONLY.value,
-                    "country": country,
-                },
-            )
+        for account_id in sorted(set(account_ids)):
+            _flag(tx, account_id, country, actor=actor, now=now)
     require_allowed_country(country, blocked)
+
+
+def _flag(
+    tx: Connection, account_id: uuid.UUID, country: str, *, actor: str, now: datetime
+) -> None:
+    account = repositories.find_account(tx, account_id)
+    if account is not None and account.status is AccountStatus.ACTIVE:
+        repositories.set_account_status(tx, account_id, AccountStatus.READ_ONLY)
+        repositories.audit(
+            tx,
+            at=now,
+            actor=actor,
+            action="jurisdiction_flag",
+            reason=f"money movement attempted from blocked country {country}",
+            account_id=account_id,
+            details={
+                "from": account.status.value,
+                "to": AccountStatus.READ_ONLY.value,
+                "country": country,
+            },
+        )

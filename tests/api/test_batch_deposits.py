@@ -7,6 +7,7 @@ from typing import Any
 from service.db.database import Database
 from service.domain.roles import Role
 from tests.api.test_deposits import assert_books_sound, balance
+from tests.api.test_withdrawals import audit_actions
 from tests.conftest import Api
 
 
@@ -147,4 +148,18 @@ def test_references_with_array_syntax_characters_are_stored_as_sent(api: Api, db
     assert (again.status_code, again.get_json()["code"]) == (409, "duplicate_deposit")
     history = api.get(f"/v1/accounts/{a}/transactions?limit=50").get_json()["items"]
     assert sorted(t["external_ref"] for t in history) == sorted(refs)
+    assert_books_sound(db)
+
+
+def test_a_batch_from_a_blocked_country_flags_every_account_it_names(
+    api: Api, db: Database
+) -> None:
+    a, b, c = api.open_account(), api.open_account(), api.open_account()
+    response = batch(api, [item(a, "us-1"), item(b, "us-2"), item(a, "us-3")], country="US")
+    assert (response.status_code, response.get_json()["code"]) == (403, "jurisdiction_blocked")
+    for account in (a, b):
+        assert api.get(f"/v1/accounts/{account}").get_json()["status"] == "read_only"
+        assert audit_actions(api, account) == ["jurisdiction_flag"]
+    assert api.get(f"/v1/accounts/{c}").get_json()["status"] == "active"  # not named
+    assert balance(api, a) == {}  # nothing was deposited
     assert_books_sound(db)

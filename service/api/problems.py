@@ -151,11 +151,15 @@ def unexpected(error: BaseException) -> Response:
     )
 
 
-def out_of_range(error: Exception) -> Response:
-    """A database refusing a number too large for its column (a sum of maximal
-    amounts that would overflow a 64-bit balance): the client's input, not a bug.
-    A connection lost mid-request (the server restarted) is 503: nothing was
-    committed, and the pool reconnects for the retry."""
+def from_database_error(error: Exception) -> Response:
+    """The database errors that are not bugs.
+
+    * A connection lost mid-request (the server restarted) is 503: the pool
+      reconnects for the retry, and a retry under the same Idempotency-Key
+      replays the response if the request had committed after all.
+    * A number too large for its column (a sum of maximal amounts that would
+      overflow a 64-bit balance) is the client's input: 422.
+    """
     if getattr(error, "connection_invalidated", False):
         log.warning("database connection lost: %s", error)
         return problem(503, "database_unavailable", "Service unavailable",
@@ -174,8 +178,8 @@ def _is_overflow(error: Exception) -> bool:
 
 
 def install(app: Flask) -> None:
-    app.register_error_handler(DataError, out_of_range)
-    app.register_error_handler(OperationalError, out_of_range)
-    app.register_error_handler(IntegrityError, out_of_range)
+    app.register_error_handler(DataError, from_database_error)
+    app.register_error_handler(OperationalError, from_database_error)
+    app.register_error_handler(IntegrityError, from_database_error)
     app.register_error_handler(LedgerError, from_ledger_error)
     app.register_error_handler(Exception, unexpected)

@@ -36,17 +36,6 @@ def upsert(conn: Connection, table: Table) -> Upsert:
     return sqlite.insert(table)
 
 
-def id_in(conn: Connection, column: Column[Any], ids: Sequence[uuid.UUID]) -> ColumnElement[bool]:
-    """``column`` is one of ``ids``.
-
-    PostgreSQL gets ``= ANY(:array)``: one parameter whatever the batch size,
-    and a plan that uses the index. SQLite gets an expanded ``IN (...)``.
-    """
-    if conn.dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(ids), type_=ARRAY(Uuid)))
-    return column.in_(list(ids))
-
-
 @dataclass(frozen=True, slots=True)
 class IdSet:
     """Ids the database picked (a claimed batch), to be named in later statements.
@@ -78,11 +67,22 @@ def select_ids(conn: Connection, query: Select[Any]) -> IdSet:
     return IdSet(len(ids), ids)
 
 
-def in_ids(conn: Connection, column: Column[Any], ids: IdSet) -> ColumnElement[bool]:
-    """``column`` is one of ``ids`` (see :func:`id_in` for the forms)."""
-    if isinstance(ids.value, str):
-        return column == any_(cast(bindparam(None, ids.value, type_=Text), ARRAY(Uuid)))
-    return column.in_(ids.value)
+def id_in(
+    conn: Connection, column: Column[Any], ids: Sequence[uuid.UUID] | IdSet
+) -> ColumnElement[bool]:
+    """``column`` is one of ``ids``.
+
+    PostgreSQL gets ``= ANY(:array)``: one parameter whatever the batch size,
+    and a plan that uses the index (an :class:`IdSet` goes as its text, cast).
+    SQLite gets an expanded ``IN (...)``.
+    """
+    if isinstance(ids, IdSet):
+        if isinstance(ids.value, str):
+            return column == any_(cast(bindparam(None, ids.value, type_=Text), ARRAY(Uuid)))
+        ids = ids.value
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(Uuid)))
+    return column.in_(list(ids))
 
 
 def ids_param(dialect: str, column: Column[Any], name: str = "ids") -> ColumnElement[bool]:

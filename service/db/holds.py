@@ -32,7 +32,7 @@ from sqlalchemy import (
     update,
 )
 
-from service.db.dialect import id_in, in_ids, select_ids, skip_locked, upsert
+from service.db.dialect import id_in, select_ids, skip_locked, upsert
 from service.db.tables import (
     account_hold_policies,
     calendar_overrides,
@@ -274,12 +274,12 @@ def release_batch(
 
     conn.execute(
         update(holds)
-        .where(in_ids(conn, holds.c.id, claimed))
+        .where(id_in(conn, holds.c.id, claimed))
         .values(status=HoldStatus.RELEASED.value, released_at=now)
     )
     totals = (
         select(hold_lots.c.asset, func.sum(hold_lots.c.amount))
-        .where(in_ids(conn, hold_lots.c.hold_id, claimed))
+        .where(id_in(conn, hold_lots.c.hold_id, claimed))
         .group_by(hold_lots.c.asset)
     )
     for asset, total in conn.execute(totals):
@@ -287,7 +287,7 @@ def release_batch(
             result.totals[asset] = int(total)
     lots = (
         select(hold_lots.c.hold_id, hold_lots.c.asset, hold_lots.c.amount, hold_lots.c.account_id)
-        .where(in_ids(conn, hold_lots.c.hold_id, claimed), hold_lots.c.amount != 0)
+        .where(id_in(conn, hold_lots.c.hold_id, claimed), hold_lots.c.amount != 0)
         .subquery("lots")
     )
     with_entry = select(lots.c.hold_id).distinct().subquery("with_entry")
@@ -339,7 +339,7 @@ def release_batch(
     conn.execute(
         update(hold_lots)
         .where(
-            in_ids(conn, hold_lots.c.hold_id, claimed),
+            id_in(conn, hold_lots.c.hold_id, claimed),
             hold_lots.c.status != HoldStatus.RELEASED.value,
         )
         .values(status=HoldStatus.RELEASED.value)

@@ -39,11 +39,17 @@ def _drop_server_connections(db: Database) -> int:
     return int(dropped)
 
 
+#: Only PostgreSQL: its param of the ``db`` fixture (skipped only when no
+#: PostgreSQL is reachable, as everywhere).
+POSTGRES_ONLY = pytest.mark.parametrize(
+    "db", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+@POSTGRES_ONLY
 def test_an_idle_dropped_connection_is_replaced_without_an_error(
     api: Api, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not db.is_postgres:
-        return
     account = api.open_account()
     _drop_server_connections(db)
     monkeypatch.setattr(database_module, "PING_AFTER_IDLE_SECONDS", 0.0)
@@ -52,11 +58,10 @@ def test_an_idle_dropped_connection_is_replaced_without_an_error(
     assert response.get_json()["id"] == account
 
 
+@POSTGRES_ONLY
 def test_a_connection_dropped_inside_the_window_fails_one_request_with_503(
     api: Api, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if not db.is_postgres:
-        return
     account = api.open_account()
     monkeypatch.setattr(database_module, "PING_AFTER_IDLE_SECONDS", 3600.0)
     _drop_server_connections(db)

@@ -10,12 +10,11 @@ started with.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 
 from service.config import Settings
 from service.db import holds as holds_repo
@@ -24,6 +23,7 @@ from service.db.tables import calendar_overrides
 from service.domain.accounts import Tier
 from service.domain.holds import Method
 from service.services import accounts, deposits
+from tests.integration.test_posting_engine import _wait_for_a_blocked_writer
 
 SETTLED = datetime(2026, 11, 20, 20, 0, tzinfo=UTC)  # Friday 15:00 New York
 SNOW_DAY = date(2026, 11, 24)
@@ -67,12 +67,10 @@ def test_a_deposit_sees_a_calendar_change_committed_before_it(db: Database) -> N
 def test_a_deposit_waiting_for_a_calendar_change_reads_the_changed_calendar(
     db: Database,
 ) -> None:
+    """PostgreSQL: the deposit waits for the calendar lock. SQLite: for the one
+    write lock, and its transaction only starts once that is granted."""
     settings = Settings(database_url=db.url)
     account = _open(db, settings)
-    if not db.is_postgres:
-        # SQLite: the change holds the one write lock, and the deposit's
-        # transaction only starts once it is granted; nothing to race.
-        return
     released: list[datetime] = []
     with db.write() as change:
         holds_repo.overrides(change, exclusive=True)
@@ -81,20 +79,6 @@ def test_a_deposit_waiting_for_a_calendar_change_reads_the_changed_calendar(
         )
         waiter = threading.Thread(target=lambda: released.append(_deposit(db, settings, account)))
         waiter.start()
-        _wait_for_advisory_lock_waiter(db)
+        _wait_for_a_blocked_writer(db, 0.3)
     waiter.join(timeout=30)
     assert released == [datetime(2026, 11, 27, 20, 0, tzinfo=UTC)]
-
-
-def _wait_for_advisory_lock_waiter(db: Database) -> None:
-    """Until some session waits for an advisory lock (the deposit, blocked)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with db.engine.connect() as conn:
-            waiting = conn.execute(
-                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
-            ).scalar_one()
-        if waiting:
-            return
-        time.sleep(0.02)
-    raise AssertionError("the deposit never waited for the calendar lock")

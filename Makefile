@@ -30,6 +30,7 @@ test: $(STAMP)
 ## lint: ruff and mypy
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 ## migrate: apply migrations to LEDGER_DATABASE_URL (default: the SQLite file)

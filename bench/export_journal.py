@@ -73,8 +73,12 @@ def make_accounts(db: Database, count: int) -> list[uuid.UUID]:
     ids = [new_id() for _ in range(count)]
     with db.write() as tx:
         for account_id in ids:
-            insert_account(tx, AccountRecord(account_id, f"bench-{account_id}", "GB", Tier.BASIC,
-                                             AccountStatus.ACTIVE, now))
+            insert_account(
+                tx,
+                AccountRecord(
+                    account_id, f"bench-{account_id}", "GB", Tier.BASIC, AccountStatus.ACTIVE, now
+                ),
+            )
     return ids
 
 
@@ -82,8 +86,10 @@ def _series(conn: Connection, first: int, count: int) -> str:
     """SQL for the integers ``first .. first+count-1`` as column ``i``."""
     if conn.dialect.name == "postgresql":
         return f"SELECT generate_series({first}, {first + count - 1}) AS i"
-    return (f"WITH RECURSIVE s(i) AS (SELECT {first} UNION ALL SELECT i + 1 FROM s "
-            f"WHERE i < {first + count - 1}) SELECT i FROM s")
+    return (
+        f"WITH RECURSIVE s(i) AS (SELECT {first} UNION ALL SELECT i + 1 FROM s "
+        f"WHERE i < {first + count - 1}) SELECT i FROM s"
+    )
 
 
 def insert_batch(db: Database, run: str, first: int, count: int, accounts: str) -> None:
@@ -97,29 +103,35 @@ def insert_batch(db: Database, run: str, first: int, count: int, accounts: str) 
             account_pick = f"(SELECT id FROM bench_accounts WHERE n = s.i % {accounts})"
         else:
             entry_id = f"'{run}' || printf('%024x', s.i)"
-            posted = (f"strftime('%Y-%m-%d %H:%M:%S', '{START:%Y-%m-%d %H:%M:%S}', "
-                      f"'+' || s.i || ' seconds') || '.000000'")
+            posted = (
+                f"strftime('%Y-%m-%d %H:%M:%S', '{START:%Y-%m-%d %H:%M:%S}', "
+                f"'+' || s.i || ' seconds') || '.000000'"
+            )
             account_pick = f"(SELECT id FROM bench_accounts WHERE n = s.i % {accounts})"
         series = _series(tx, first, count)
         null_id = "NULL::uuid" if pg else "NULL"
-        tx.execute(text(
-            f"INSERT INTO journal_entries (id, type, posted_at, reference, memo, account_id) "
-            f"SELECT {entry_id}, 'deposit', {posted}, '{REFERENCE_PREFIX}' || s.i, "
-            f"'bench deposit', NULL FROM ({series}) s"
-        ))
+        tx.execute(
+            text(
+                f"INSERT INTO journal_entries (id, type, posted_at, reference, memo, account_id) "
+                f"SELECT {entry_id}, 'deposit', {posted}, '{REFERENCE_PREFIX}' || s.i, "
+                f"'bench deposit', NULL FROM ({series}) s"
+            )
+        )
         bank = _uuid_literal(tx, ledger_account_id(Platform.CLEARING_BANK.value))
         asset = "CASE WHEN s.i % 2 = 0 THEN 'USD' ELSE 'BTC' END"
         amount = "(s.i % 100000 + 1)"
-        tx.execute(text(
-            "INSERT INTO postings (entry_id, line, ledger_account_id, asset, amount, account_id,"
-            " hold_id) "
-            f"SELECT {entry_id}, 1, {bank}, {asset}, {amount}, {null_id}, {null_id} "
-            f"FROM ({series}) s "
-            "UNION ALL "
-            f"SELECT {entry_id}, 2, {account_pick}, {asset}, -{amount}, "
-            f"(SELECT account_id FROM bench_accounts WHERE n = s.i % {accounts}), {null_id} "
-            f"FROM ({series}) s"
-        ))
+        tx.execute(
+            text(
+                "INSERT INTO postings (entry_id, line, ledger_account_id, asset, amount,"
+                " account_id, hold_id) "
+                f"SELECT {entry_id}, 1, {bank}, {asset}, {amount}, {null_id}, {null_id} "
+                f"FROM ({series}) s "
+                "UNION ALL "
+                f"SELECT {entry_id}, 2, {account_pick}, {asset}, -{amount}, "
+                f"(SELECT account_id FROM bench_accounts WHERE n = s.i % {accounts}), {null_id} "
+                f"FROM ({series}) s"
+            )
+        )
 
 
 def _uuid_literal(conn: Connection, value: uuid.UUID) -> str:
@@ -135,14 +147,27 @@ def ensure_postings(db: Database, wanted: int, accounts: int, reuse: bool) -> in
     pg = db.is_postgres
     with db.write() as tx:
         tx.execute(text("DROP TABLE IF EXISTS bench_accounts"))
-        tx.execute(text("CREATE TABLE bench_accounts (n INTEGER PRIMARY KEY, id "
-                        + ("uuid" if pg else "CHAR(32)") + ", account_id "
-                        + ("uuid" if pg else "CHAR(32)") + ")"))
+        tx.execute(
+            text(
+                "CREATE TABLE bench_accounts (n INTEGER PRIMARY KEY, id "
+                + ("uuid" if pg else "CHAR(32)")
+                + ", account_id "
+                + ("uuid" if pg else "CHAR(32)")
+                + ")"
+            )
+        )
         tx.execute(
             text("INSERT INTO bench_accounts (n, id, account_id) VALUES (:n, :id, :account)"),
-            [{"n": n, "id": str(customer_ledger_id(a, Bucket.AVAILABLE)) if pg
-              else customer_ledger_id(a, Bucket.AVAILABLE).hex,
-              "account": str(a) if pg else a.hex} for n, a in enumerate(ids)],
+            [
+                {
+                    "n": n,
+                    "id": str(customer_ledger_id(a, Bucket.AVAILABLE))
+                    if pg
+                    else customer_ledger_id(a, Bucket.AVAILABLE).hex,
+                    "account": str(a) if pg else a.hex,
+                }
+                for n, a in enumerate(ids)
+            ],
         )
     run = uuid.uuid4().hex[:8]
     entries = (wanted + 1) // 2
@@ -170,9 +195,14 @@ def export_once(url: str) -> dict[str, float]:
 
     settings = Settings.from_env()
     db = Database(url)
-    bounds = exports.resolve_period(exports.ExportName.JOURNAL, from_text=None, to_text=None,
-                                    as_of_text=None, tz_name=settings.time_zone,
-                                    now=datetime.now(UTC))
+    bounds = exports.resolve_period(
+        exports.ExportName.JOURNAL,
+        from_text=None,
+        to_text=None,
+        as_of_text=None,
+        tz_name=settings.time_zone,
+        now=datetime.now(UTC),
+    )
     rows = 0
 
     def count(n: int) -> None:
@@ -181,8 +211,9 @@ def export_once(url: str) -> dict[str, float]:
 
     started, cpu_started = time.perf_counter(), time.process_time()
     with open(os.devnull, "wb") as sink:
-        for chunk in exports.stream(db, exports.ExportName.JOURNAL, bounds,
-                                    tz_name=settings.time_zone, on_rows=count):
+        for chunk in exports.stream(
+            db, exports.ExportName.JOURNAL, bounds, tz_name=settings.time_zone, on_rows=count
+        ):
             sink.write(chunk.encode("utf-8"))
     seconds = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
@@ -201,7 +232,9 @@ def run(url: str, args: argparse.Namespace, source: str) -> None:
     dialect = db.dialect
     db.dispose()
     child = subprocess.run(
-        [sys.executable, __file__, "--export-only", url], capture_output=True, text=True,
+        [sys.executable, __file__, "--export-only", url],
+        capture_output=True,
+        text=True,
         check=False,
     )
     if child.returncode != 0:
@@ -209,35 +242,58 @@ def run(url: str, args: argparse.Namespace, source: str) -> None:
     result = json.loads(child.stdout)
     rows, seconds, peak = int(result["rows"]), result["seconds"], result["peak_rss_mb"]
     rate = rows / seconds
-    print(f"journal.csv export on {dialect}: {rows:,} rows ({total:,} benchmark postings) "
-          f"in {seconds:.2f}s (this process's CPU: {result['cpu_seconds']:.2f}s; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
-    print(f"  throughput: {rate:,.0f} rows/s  "
-          f"({rate / TARGET_ROWS_PER_SECOND:.2f}x the {TARGET_ROWS_PER_SECOND:,} rows/s target)")
-    print(f"  peak RSS:   {peak:.1f} MB  "
-          f"({peak / TARGET_PEAK_RSS_MB:.2f}x the {TARGET_PEAK_RSS_MB} MB ceiling; "
-          f"{'within' if peak < TARGET_PEAK_RSS_MB else 'OVER'})", flush=True)
+    print(
+        f"journal.csv export on {dialect}: {rows:,} rows ({total:,} benchmark postings) "
+        f"in {seconds:.2f}s (this process's CPU: {result['cpu_seconds']:.2f}s; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+    )
+    print(
+        f"  throughput: {rate:,.0f} rows/s  "
+        f"({rate / TARGET_ROWS_PER_SECOND:.2f}x the {TARGET_ROWS_PER_SECOND:,} rows/s target)"
+    )
+    print(
+        f"  peak RSS:   {peak:.1f} MB  "
+        f"({peak / TARGET_PEAK_RSS_MB:.2f}x the {TARGET_PEAK_RSS_MB} MB ceiling; "
+        f"{'within' if peak < TARGET_PEAK_RSS_MB else 'OVER'})",
+        flush=True,
+    )
     from bench.common import record
 
-    record(f"export_journal_{dialect}", {
-        "rows": rows, "seconds": seconds, "rows_per_s": rate, "peak_rss_mb": peak,
-        "cpu_seconds": result["cpu_seconds"], "target_rows_per_s": TARGET_ROWS_PER_SECOND,
-        "target_peak_rss_mb": TARGET_PEAK_RSS_MB,
-    })
+    record(
+        f"export_journal_{dialect}",
+        {
+            "rows": rows,
+            "seconds": seconds,
+            "rows_per_s": rate,
+            "peak_rss_mb": peak,
+            "cpu_seconds": result["cpu_seconds"],
+            "target_rows_per_s": TARGET_ROWS_PER_SECOND,
+            "target_peak_rss_mb": TARGET_PEAK_RSS_MB,
+        },
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--postings", type=int, default=200_000,
-                        help="postings the journal should hold (default 200,000; "
-                             "the targets are stated for 1,000,000)")
-    parser.add_argument("--accounts", type=int, default=1000,
-                        help="customer accounts the postings are spread over")
-    parser.add_argument("--reuse", action="store_true",
-                        help="do not insert if enough benchmark postings exist")
-    parser.add_argument("--postgresql", action="store_true",
-                        help="run on a throwaway PostgreSQL database on 127.0.0.1 "
-                             "(created and dropped) instead of LEDGER_DATABASE_URL")
+    parser.add_argument(
+        "--postings",
+        type=int,
+        default=200_000,
+        help="postings the journal should hold (default 200,000; "
+        "the targets are stated for 1,000,000)",
+    )
+    parser.add_argument(
+        "--accounts", type=int, default=1000, help="customer accounts the postings are spread over"
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="do not insert if enough benchmark postings exist"
+    )
+    parser.add_argument(
+        "--postgresql",
+        action="store_true",
+        help="run on a throwaway PostgreSQL database on 127.0.0.1 "
+        "(created and dropped) instead of LEDGER_DATABASE_URL",
+    )
     parser.add_argument("--export-only", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.export_only:

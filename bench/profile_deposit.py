@@ -23,9 +23,7 @@ from service.config import Settings
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--deposits", type=int, default=2000)
-    parser.add_argument(
-        "--batch", type=int, default=0, help="profile batches of this size instead"
-    )
+    parser.add_argument("--batch", type=int, default=0, help="profile batches of this size instead")
     parser.add_argument("--html", default=None, help="write the profile as HTML here")
     args = parser.parse_args()
     with database("postgresql", "profile") as url:

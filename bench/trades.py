@@ -25,21 +25,32 @@ def main() -> None:
         key = api_key(url, "admin")
         client = create_app(Settings(database_url=url)).test_client()
         headers = {"Authorization": f"Bearer {key}", "X-Client-Country": "GB"}
-        account = client.post("/v1/accounts", json={"external_id": "t", "country": "GB"},
-                              headers=headers).get_json()["id"]
+        account = client.post(
+            "/v1/accounts", json={"external_id": "t", "country": "GB"}, headers=headers
+        ).get_json()["id"]
 
         def post(path: str, body: dict[str, str]) -> None:
             ref = uuid.uuid4().hex
-            response = client.post(path, json={**body, "external_ref": ref},
-                                   headers={**headers, "Idempotency-Key": ref})
+            response = client.post(
+                path,
+                json={**body, "external_ref": ref},
+                headers={**headers, "Idempotency-Key": ref},
+            )
             assert response.status_code == 201, response.get_json()
 
         deposit = {"account_id": account, "method": "card", "asset": "USD", "amount": "100.00"}
-        trade = {"account_id": account, "sell_asset": "USD", "sell_amount": "1.00",
-                 "buy_asset": "BTC", "buy_amount": "0.00001500"}
+        trade = {
+            "account_id": account,
+            "sell_asset": "USD",
+            "sell_amount": "1.00",
+            "buy_asset": "BTC",
+            "buy_amount": "0.00001500",
+        }
         figures = {}
-        for name, path, body in (("deposits", "/v1/deposits", deposit),
-                                 ("trades", "/v1/trades", trade)):
+        for name, path, body in (
+            ("deposits", "/v1/deposits", deposit),
+            ("trades", "/v1/trades", trade),
+        ):
             for _ in range(100):
                 post(path, body)
             started = time.perf_counter()

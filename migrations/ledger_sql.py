@@ -368,7 +368,9 @@ def install_set_based_postings(*, set_based: bool) -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_PG_APPLY_POSTINGS_SET_BASED if set_based else _PG_APPLY_POSTINGS_0001)
         return
-    op.execute(_SQLITE_POSTINGS_APPLY_SET_BASED if set_based else _SQLITE_TRIGGERS["postings_apply"])
+    op.execute(
+        _SQLITE_POSTINGS_APPLY_SET_BASED if set_based else _SQLITE_TRIGGERS["postings_apply"]
+    )
     for name in _SQLITE_POSTINGS_TRIGGERS[1:]:
         op.execute(_SQLITE_TRIGGERS[name])
 

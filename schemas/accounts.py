@@ -26,7 +26,5 @@ class AccountSchema(Schema):
 
 
 class AccountPatchSchema(Schema):
-    status = fields.String(
-        required=True, validate=validate.OneOf([s.value for s in AccountStatus])
-    )
+    status = fields.String(required=True, validate=validate.OneOf([s.value for s in AccountStatus]))
     reason = fields.String(required=True, validate=validate.Length(min=1, max=1000))

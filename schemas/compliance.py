@@ -18,8 +18,9 @@ def _rate(value: str) -> None:
 
 
 class RatePutSchema(Schema):
-    usd = fields.String(required=True, validate=_rate,
-                        metadata={"example": "67000.00", "pattern": r"^\d+(\.\d+)?$"})
+    usd = fields.String(
+        required=True, validate=_rate, metadata={"example": "67000.00", "pattern": r"^\d+(\.\d+)?$"}
+    )
 
 
 class RateSchema(Schema):

@@ -56,8 +56,9 @@ class WithdrawalSchema(Schema):
 
 class WithdrawalListArgs(Schema):
     account_id = fields.UUID(load_default=None)
-    status = fields.String(load_default=None,
-                           validate=validate.OneOf([s.value for s in WithdrawalStatus]))
+    status = fields.String(
+        load_default=None, validate=validate.OneOf([s.value for s in WithdrawalStatus])
+    )
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
     cursor = fields.String(load_default=None)
 

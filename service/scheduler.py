@@ -46,8 +46,11 @@ class Scheduler:
             log.info("release run %s", json.dumps(summary.as_dict()))
             forgotten = forget_old_responses(self.db, now, self.retention_days)
             if forgotten:
-                log.info("forgot %d idempotency responses older than %d days", forgotten,
-                         self.retention_days)
+                log.info(
+                    "forgot %d idempotency responses older than %d days",
+                    forgotten,
+                    self.retention_days,
+                )
         except Exception:  # a failed run is logged and retried at the next interval
             log.exception("release run failed")
 

@@ -41,9 +41,21 @@ OWN_PG = "LEDGER_TEST_POSTGRES_URL" not in os.environ
 REQUIRE_PG = os.environ.get("LEDGER_REQUIRE_POSTGRES") == "1"
 
 _TABLES_TO_EMPTY = [
-    "withdrawals", "chargebacks", "rates",
-    "idempotency_keys", "audit_log", "hold_lots", "trades", "holds", "deposits", "postings",
-    "journal_entries", "balances", "account_hold_policies", "calendar_overrides", "api_keys",
+    "withdrawals",
+    "chargebacks",
+    "rates",
+    "idempotency_keys",
+    "audit_log",
+    "hold_lots",
+    "trades",
+    "holds",
+    "deposits",
+    "postings",
+    "journal_entries",
+    "balances",
+    "account_hold_policies",
+    "calendar_overrides",
+    "api_keys",
 ]
 
 
@@ -107,10 +119,15 @@ def _empty_pg(db: Database) -> None:
         conn.execute(text(f"TRUNCATE {', '.join(_TABLES_TO_EMPTY)}"))
         conn.execute(text("DELETE FROM ledger_accounts WHERE account_id IS NOT NULL"))
         conn.execute(text("DELETE FROM accounts"))
-        conn.execute(text("DELETE FROM assets WHERE code NOT IN "
-                          "('USD','EUR','GBP','BTC','ETH','USDT')"))
-        conn.execute(text("UPDATE hold_policies SET business_days = CASE method "
-                          "WHEN 'card' THEN 3 WHEN 'paypal' THEN 3 ELSE 0 END"))
+        conn.execute(
+            text("DELETE FROM assets WHERE code NOT IN ('USD','EUR','GBP','BTC','ETH','USDT')")
+        )
+        conn.execute(
+            text(
+                "UPDATE hold_policies SET business_days = CASE method "
+                "WHEN 'card' THEN 3 WHEN 'paypal' THEN 3 ELSE 0 END"
+            )
+        )
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -177,8 +194,9 @@ class Api:
         self.keys = api_keys
         self._n = 0
 
-    def headers(self, role: Role, *, country: str | None = "GB", idem: str | None = "auto",
-                **extra: str) -> dict[str, str]:
+    def headers(
+        self, role: Role, *, country: str | None = "GB", idem: str | None = "auto", **extra: str
+    ) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self.keys[role]}", **extra}
         if country is not None:
             headers["X-Client-Country"] = country
@@ -197,8 +215,11 @@ class Api:
         return self.client.post(path, json=body, headers=headers)
 
     def open_account(self, external_id: str | None = None, tier: str = "basic") -> str:
-        body = {"external_id": external_id or f"ext-{os.urandom(6).hex()}", "country": "GB",
-                "tier": tier}
+        body = {
+            "external_id": external_id or f"ext-{os.urandom(6).hex()}",
+            "country": "GB",
+            "tier": tier,
+        }
         response = self.post("/v1/accounts", body, Role.TRADING)
         assert response.status_code == 201, response.get_json()
         return str(response.get_json()["id"])

@@ -64,8 +64,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
 
     for blueprint in (
-        accounts.blp, money.blp, operations.blp, exports.blp,
-        withdrawals.blp, chargebacks.blp, compliance.blp,
+        accounts.blp,
+        money.blp,
+        operations.blp,
+        exports.blp,
+        withdrawals.blp,
+        chargebacks.blp,
+        compliance.blp,
     ):
         api.register_blueprint(blueprint, url_prefix="/v1")
     return app

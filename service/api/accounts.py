@@ -63,8 +63,13 @@ class Account(MethodView):
         rt = runtime()
         with rt.db.write() as tx:
             return account_status.change_status(
-                tx, account_id, AccountStatus(body["status"]), reason=body["reason"],
-                actor=current_key().name, now=rt.now())
+                tx,
+                account_id,
+                AccountStatus(body["status"]),
+                reason=body["reason"],
+                actor=current_key().name,
+                now=rt.now(),
+            )
 
 
 @blp.route("/accounts/<uuid:account_id>/audit")
@@ -76,5 +81,4 @@ class AccountAudit(MethodView):
         """The account's audit log, newest first (compliance, admin): status changes,
         jurisdiction flags, review decisions, chargebacks, final withdrawals."""
         with runtime().db.read() as conn:
-            return audit.list_audit(conn, account_id, limit=args["limit"],
-                                    cursor=args["cursor"])
+            return audit.list_audit(conn, account_id, limit=args["limit"], cursor=args["cursor"])

@@ -36,5 +36,10 @@ class Chargeback(MethodView):
             account_id = chargebacks.account_of_deposit(conn, deposit_id)
         guard(account_id)
         actor = current_key().name
-        return respond_once(201, ChargebackSchema, lambda tx: chargebacks.charge_back(
-            tx, deposit_id, reason=body["reason"], actor=actor, now=rt.now()))
+        return respond_once(
+            201,
+            ChargebackSchema,
+            lambda tx: chargebacks.charge_back(
+                tx, deposit_id, reason=body["reason"], actor=actor, now=rt.now()
+            ),
+        )

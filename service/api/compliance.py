@@ -36,5 +36,4 @@ class Rate(MethodView):
         """Set an asset's USD reference rate (compliance): a decimal string above 0."""
         rt = runtime()
         with rt.db.write() as tx:
-            return rates.set_rate(tx, asset, body["usd"], actor=current_key().name,
-                                  now=rt.now())
+            return rates.set_rate(tx, asset, body["usd"], actor=current_key().name, now=rt.now())

@@ -38,8 +38,10 @@ def _query(schema: type[Any]) -> Callable[[F], F]:
 
 def _file(content_type: str, filename: str) -> Callable[[F], F]:
     """``blp.response`` for a streamed download, typed (documents the 200 in OpenAPI)."""
-    return cast(Callable[[F], F], blp.response(200, content_type=content_type,
-                                               description=f"{filename} (streamed download)"))
+    return cast(
+        Callable[[F], F],
+        blp.response(200, content_type=content_type, description=f"{filename} (streamed download)"),
+    )
 
 
 def _text(args: dict[str, Any], name: str) -> str | None:
@@ -71,8 +73,12 @@ def download(name: ExportName, args: dict[str, Any]) -> Response:
     rt = runtime()
     tz_name = rt.settings.time_zone
     bounds = exports.resolve_period(
-        name, from_text=_text(args, "from_"), to_text=_text(args, "to"),
-        as_of_text=_text(args, "as_of"), tz_name=tz_name, now=rt.now(),
+        name,
+        from_text=_text(args, "from_"),
+        to_text=_text(args, "to"),
+        as_of_text=_text(args, "as_of"),
+        tz_name=tz_name,
+        now=rt.now(),
     )
     kind = exports.KINDS[name]
     body = _Body(exports.stream(rt.export_database(), name, bounds, tz_name=tz_name))

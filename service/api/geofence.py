@@ -20,6 +20,11 @@ from service.services.compliance import guard_jurisdiction
 def guard(*account_ids: uuid.UUID) -> None:
     """Refuse the request from a blocked country, flagging every account it names."""
     rt = runtime()
-    guard_jurisdiction(rt.db, account_ids, g.client_country,
-                       blocked=rt.settings.blocked_countries, actor=current_key().name,
-                       now=rt.now())
+    guard_jurisdiction(
+        rt.db,
+        account_ids,
+        g.client_country,
+        blocked=rt.settings.blocked_countries,
+        actor=current_key().name,
+        now=rt.now(),
+    )

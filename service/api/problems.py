@@ -162,13 +162,21 @@ def from_database_error(error: Exception) -> Response:
     """
     if getattr(error, "connection_invalidated", False):
         log.warning("database connection lost: %s", error)
-        return problem(503, "database_unavailable", "Service unavailable",
-                       "the database connection was lost; retry (with the same Idempotency-Key)",
-                       headers={"Retry-After": "1"})
+        return problem(
+            503,
+            "database_unavailable",
+            "Service unavailable",
+            "the database connection was lost; retry (with the same Idempotency-Key)",
+            headers={"Retry-After": "1"},
+        )
     if _is_overflow(error):
-        return problem(422, "amount_out_of_range", "Validation failed",
-                       "the amounts involved exceed what the ledger can hold",
-                       errors={"amount": ["too large for the balances it would change"]})
+        return problem(
+            422,
+            "amount_out_of_range",
+            "Validation failed",
+            "the amounts involved exceed what the ledger can hold",
+            errors={"amount": ["too large for the balances it would change"]},
+        )
     return unexpected(error)
 
 

@@ -43,7 +43,8 @@ class Runtime:
                     url = self.settings.export_database_url
                     self.export_db = (
                         Database(url, pool_size=self.settings.pool_size)
-                        if url and url != self.db.url else self.db
+                        if url and url != self.db.url
+                        else self.db
                     )
         return self.export_db
 

@@ -50,8 +50,11 @@ class Withdrawals(MethodView):
         guard(body["account_id"])
         rt = runtime()
         cmd = withdrawals.WithdrawalCommand(**body)
-        return respond_once(201, WithdrawalSchema, lambda tx: withdrawals.request_withdrawal(
-            tx, cmd, settings=rt.settings, now=rt.now()))
+        return respond_once(
+            201,
+            WithdrawalSchema,
+            lambda tx: withdrawals.request_withdrawal(tx, cmd, settings=rt.settings, now=rt.now()),
+        )
 
     @requires(*READERS)
     @blp.arguments(WithdrawalListArgs, location="query")
@@ -60,9 +63,13 @@ class Withdrawals(MethodView):
         """Withdrawals newest first, by account and/or status (e.g. `status=review`)."""
         status = WithdrawalStatus(args["status"]) if args["status"] else None
         with runtime().db.read() as conn:
-            return withdrawals.list_withdrawals(conn, account_id=args["account_id"],
-                                                status=status, limit=args["limit"],
-                                                cursor=args["cursor"])
+            return withdrawals.list_withdrawals(
+                conn,
+                account_id=args["account_id"],
+                status=status,
+                limit=args["limit"],
+                cursor=args["cursor"],
+            )
 
 
 @blp.route("/withdrawals/<uuid:withdrawal_id>")
@@ -75,15 +82,25 @@ class Withdrawal(MethodView):
             return withdrawals.get_withdrawal(conn, withdrawal_id)
 
 
-def _transition(withdrawal_id: uuid.UUID, action: Transition, *, txid: str | None = None,
-                reason: str | None = None) -> Response:
+def _transition(
+    withdrawal_id: uuid.UUID,
+    action: Transition,
+    *,
+    txid: str | None = None,
+    reason: str | None = None,
+) -> Response:
     rt = runtime()
     with rt.db.read() as conn:
         account_id = withdrawals.account_of(conn, withdrawal_id)
     guard(account_id)
     actor = current_key().name
-    return respond_once(200, WithdrawalSchema, lambda tx: withdrawals.transition(
-        tx, withdrawal_id, action, actor=actor, now=rt.now(), txid=txid, reason=reason))
+    return respond_once(
+        200,
+        WithdrawalSchema,
+        lambda tx: withdrawals.transition(
+            tx, withdrawal_id, action, actor=actor, now=rt.now(), txid=txid, reason=reason
+        ),
+    )
 
 
 @blp.route("/withdrawals/<uuid:withdrawal_id>/approve")
@@ -147,6 +164,16 @@ class FinalWithdrawal(MethodView):
             get_account(conn, account_id)
         guard(account_id)
         actor = current_key().name
-        return respond_once(201, WithdrawalSchema, lambda tx: withdrawals.final_withdrawal(
-            tx, account_id, body["asset"], body["destination"], reason=body["reason"],
-            actor=actor, now=rt.now()))
+        return respond_once(
+            201,
+            WithdrawalSchema,
+            lambda tx: withdrawals.final_withdrawal(
+                tx,
+                account_id,
+                body["asset"],
+                body["destination"],
+                reason=body["reason"],
+                actor=actor,
+                now=rt.now(),
+            ),
+        )

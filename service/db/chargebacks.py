@@ -58,8 +58,14 @@ class ChargebackRow:
 
 def find_deposit(conn: Connection, deposit_id: uuid.UUID) -> DepositRow | None:
     row = conn.execute(
-        select(deposits.c.id, deposits.c.account_id, deposits.c.method, deposits.c.asset,
-               deposits.c.amount, deposits.c.status).where(deposits.c.id == deposit_id)
+        select(
+            deposits.c.id,
+            deposits.c.account_id,
+            deposits.c.method,
+            deposits.c.asset,
+            deposits.c.amount,
+            deposits.c.status,
+        ).where(deposits.c.id == deposit_id)
     ).first()
     return None if row is None else DepositRow(*row)
 
@@ -77,21 +83,22 @@ def mark_reversed(conn: Connection, deposit_id: uuid.UUID) -> bool:
 def lock_hold_of_deposit(conn: Connection, deposit_id: uuid.UUID) -> LockedHold | None:
     """The deposit's hold, row-locked whatever its status, with its lots read after the lock."""
     row = conn.execute(
-        select(holds.c.id, holds.c.status).where(holds.c.deposit_id == deposit_id)
-        .with_for_update()
+        select(holds.c.id, holds.c.status).where(holds.c.deposit_id == deposit_id).with_for_update()
     ).first()
     if row is None:
         return None
     lots = conn.execute(
         select(hold_lots.c.asset, hold_lots.c.amount, hold_lots.c.status)
-        .where(hold_lots.c.hold_id == row.id).order_by(hold_lots.c.asset)
+        .where(hold_lots.c.hold_id == row.id)
+        .order_by(hold_lots.c.asset)
     )
     return LockedHold(row.id, row.status, tuple(LotRow(*lot) for lot in lots))
 
 
 def set_lot_status(conn: Connection, hold_id: uuid.UUID, asset: str, status: str) -> None:
     conn.execute(
-        update(hold_lots).where(hold_lots.c.hold_id == hold_id, hold_lots.c.asset == asset)
+        update(hold_lots)
+        .where(hold_lots.c.hold_id == hold_id, hold_lots.c.asset == asset)
         .values(status=status)
     )
 
@@ -119,9 +126,16 @@ def insert_chargeback(conn: Connection, row: ChargebackRow) -> None:
 
 def _chargeback(row: Any) -> ChargebackRow:
     return ChargebackRow(
-        id=row.id, account_id=row.account_id, deposit_id=row.deposit_id, asset=row.asset,
-        amount=row.amount, recovered=row.recovered, receivable=row.receivable,
-        reason=row.reason, entry_id=row.entry_id, created_at=row.created_at,
+        id=row.id,
+        account_id=row.account_id,
+        deposit_id=row.deposit_id,
+        asset=row.asset,
+        amount=row.amount,
+        recovered=row.recovered,
+        receivable=row.receivable,
+        reason=row.reason,
+        entry_id=row.entry_id,
+        created_at=row.created_at,
     )
 
 

@@ -123,7 +123,8 @@ def _raw_batches(conn: Connection, stmt: ClauseElement, batch: int) -> Batches:
     values = compiled.construct_params()
     params: Any = (
         tuple(values[name] for name in compiled.positiontup or ())
-        if compiled.positional else values
+        if compiled.positional
+        else values
     )
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None
@@ -204,10 +205,14 @@ def journal_postings(conn: Connection, period: Period, *, batch: int | None = No
     e, p = journal_entries, postings
     stmt = (
         select(
-            _uuid_text(conn, e.c.id), _utc_text(conn, e.c.posted_at),
-            type_coerce(e.c.type, String), type_coerce(e.c.reference, String),
-            type_coerce(e.c.memo, String), _uuid_text(conn, p.c.ledger_account_id),
-            type_coerce(p.c.asset, String), type_coerce(p.c.amount, BigInteger),
+            _uuid_text(conn, e.c.id),
+            _utc_text(conn, e.c.posted_at),
+            type_coerce(e.c.type, String),
+            type_coerce(e.c.reference, String),
+            type_coerce(e.c.memo, String),
+            _uuid_text(conn, p.c.ledger_account_id),
+            type_coerce(p.c.asset, String),
+            type_coerce(p.c.amount, BigInteger),
             _uuid_text(conn, p.c.hold_id),
         )
         .select_from(e.join(p, p.c.entry_id == e.c.id))
@@ -314,11 +319,20 @@ def holds_as_of(
     released_at = func.coalesce(release.c.posted_at, h.c.released_at)
     stmt = (
         select(
-            h.c.id, h.c.account_id, h.c.deposit_id, h.c.method, h.c.asset, h.c.amount,
-            lots.c.asset, lots.c.amount, h.c.placed_at, h.c.release_at,
+            h.c.id,
+            h.c.account_id,
+            h.c.deposit_id,
+            h.c.method,
+            h.c.asset,
+            h.c.amount,
+            lots.c.asset,
+            lots.c.amount,
+            h.c.placed_at,
+            h.c.release_at,
             case((released_at < end, released_at), else_=null()).label("released_at"),
-            case((reversal.c.posted_at < end, reversal.c.posted_at), else_=null())
-            .label("reversed_at"),
+            case((reversal.c.posted_at < end, reversal.c.posted_at), else_=null()).label(
+                "reversed_at"
+            ),
             lots.c.withdrawn_at,
         )
         .join(lots, lots.c.hold_id == h.c.id)
@@ -359,5 +373,3 @@ def held_movements(conn: Connection, period: Period) -> list[tuple[str, bool, st
         (asset, bool(inside_), type_, bool(debit_), int(total))
         for asset, inside_, type_, debit_, total in conn.execute(stmt)
     ]
-
-

@@ -80,9 +80,7 @@ def lock_balances(conn: Connection, keys: Iterable[BalanceKey]) -> dict[BalanceK
         by_id[(ledger_id, key.asset)] = key
     if conn.dialect.name == "postgresql":
         ids, assets_, owners = (list(column) for column in zip(*rows, strict=True))
-        result = conn.execute(
-            _PG_LOCK_BALANCES, {"ids": ids, "assets": assets_, "owners": owners}
-        )
+        result = conn.execute(_PG_LOCK_BALANCES, {"ids": ids, "assets": assets_, "owners": owners})
     else:
         stmt = (
             upsert(conn, balances)

@@ -18,11 +18,12 @@ from service.db.tables import rates
 
 
 def set_rate(conn: Connection, asset: str, usd: str, *, now: datetime, actor: str) -> None:
-    stmt: Any = upsert(conn, rates).values(asset=asset, usd=usd, updated_at=now,
-                                           updated_by=actor)
-    conn.execute(stmt.on_conflict_do_update(
-        index_elements=["asset"], set_={"usd": usd, "updated_at": now, "updated_by": actor}
-    ))
+    stmt: Any = upsert(conn, rates).values(asset=asset, usd=usd, updated_at=now, updated_by=actor)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["asset"], set_={"usd": usd, "updated_at": now, "updated_by": actor}
+        )
+    )
 
 
 def rates_of(conn: Connection, assets: Iterable[str]) -> dict[str, Decimal]:

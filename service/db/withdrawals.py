@@ -78,9 +78,11 @@ def lock_account(conn: Connection, account_id: uuid.UUID) -> AccountRecord | Non
 
 def has_any_balance(conn: Connection, account_id: uuid.UUID) -> bool:
     """Whether any bucket of the account holds a non-zero amount of any asset."""
-    query = select(balances.c.asset).where(
-        balances.c.account_id == account_id, balances.c.balance != 0
-    ).limit(1)
+    query = (
+        select(balances.c.asset)
+        .where(balances.c.account_id == account_id, balances.c.balance != 0)
+        .limit(1)
+    )
     return conn.execute(query).first() is not None
 
 
@@ -250,8 +252,11 @@ def settle_emptied_lots(
         return
     conn.execute(
         update(hold_lots)
-        .where(id_in(conn, hold_lots.c.hold_id, hold_ids), hold_lots.c.asset == asset,
-               hold_lots.c.amount == 0)
+        .where(
+            id_in(conn, hold_lots.c.hold_id, hold_ids),
+            hold_lots.c.asset == asset,
+            hold_lots.c.amount == 0,
+        )
         .values(status=HoldStatus.RELEASED.value)
     )
     remaining = (
@@ -261,24 +266,32 @@ def settle_emptied_lots(
     )
     conn.execute(
         update(holds)
-        .where(id_in(conn, holds.c.id, hold_ids), holds.c.status == HoldStatus.ACTIVE.value,
-               ~remaining)
+        .where(
+            id_in(conn, holds.c.id, hold_ids), holds.c.status == HoldStatus.ACTIVE.value, ~remaining
+        )
         .values(status=HoldStatus.RELEASED.value, released_at=now)
     )
     conn.execute(
         update(holds)
-        .where(id_in(conn, holds.c.id, hold_ids), holds.c.status == HoldStatus.FROZEN.value,
-               ~remaining)
+        .where(
+            id_in(conn, holds.c.id, hold_ids), holds.c.status == HoldStatus.FROZEN.value, ~remaining
+        )
         .values(status=HoldStatus.REVERSED.value)
     )
     # Emptied lots of a hold that is now over are over too.
     conn.execute(
         update(hold_lots)
-        .where(id_in(conn, hold_lots.c.hold_id, hold_ids), hold_lots.c.amount == 0,
-               hold_lots.c.status.in_(_HOLDING))
+        .where(
+            id_in(conn, hold_lots.c.hold_id, hold_ids),
+            hold_lots.c.amount == 0,
+            hold_lots.c.status.in_(_HOLDING),
+        )
         .values(status=HoldStatus.RELEASED.value)
-        .where(~select(holds.c.id).where(holds.c.id == hold_lots.c.hold_id,
-                                          holds.c.status.in_(_HOLDING)).exists())
+        .where(
+            ~select(holds.c.id)
+            .where(holds.c.id == hold_lots.c.hold_id, holds.c.status.in_(_HOLDING))
+            .exists()
+        )
     )
 
 

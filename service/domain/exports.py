@@ -162,9 +162,7 @@ def _clamped(start: datetime, end: datetime) -> Period:
     return Period(min(max(start, BEGINNING), END_OF_TIME), min(max(end, BEGINNING), END_OF_TIME))
 
 
-def period(
-    from_text: str | None, to_text: str | None, *, tz_name: str, now: datetime
-) -> Period:
+def period(from_text: str | None, to_text: str | None, *, tz_name: str, now: datetime) -> Period:
     """``from`` / ``to`` as a period; 422 when unparsable or when ``from`` is after ``to``."""
     tz = zone(tz_name)
     start = BEGINNING if from_text is None else _bound(from_text, "from", tz, end=False)

@@ -127,7 +127,11 @@ def withdrawal_entry(
 
 
 def withdrawal_payout_entry(
-    *, account_id: uuid.UUID, amount: Amount, reference: str, posted_at: datetime,
+    *,
+    account_id: uuid.UUID,
+    amount: Amount,
+    reference: str,
+    posted_at: datetime,
     entry_id: uuid.UUID,
 ) -> Entry:
     """The payout left the platform: ``Withdrawing`` -> ``Assets:Payouts``."""
@@ -146,8 +150,13 @@ def withdrawal_payout_entry(
 
 
 def withdrawal_return_entry(
-    *, account_id: uuid.UUID, amount: Amount, reference: str, posted_at: datetime,
-    entry_id: uuid.UUID, memo: str,
+    *,
+    account_id: uuid.UUID,
+    amount: Amount,
+    reference: str,
+    posted_at: datetime,
+    entry_id: uuid.UUID,
+    memo: str,
 ) -> Entry:
     """A rejected or failed withdrawal: ``Withdrawing`` -> ``Available``."""
     return Entry(

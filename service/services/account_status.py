@@ -46,14 +46,24 @@ def set_status(
     """Write the new status and its audit entry (the caller holds the row lock)."""
     repositories.set_account_status(tx, account.id, status)
     repositories.audit(
-        tx, at=now, actor=actor, action="status_change", reason=reason, account_id=account.id,
+        tx,
+        at=now,
+        actor=actor,
+        action="status_change",
+        reason=reason,
+        account_id=account.id,
         details={"from": account.status.value, "to": status.value, **(details or {})},
     )
     return replace(account, status=status)
 
 
 def change_status(
-    tx: Connection, account_id: uuid.UUID, wanted: AccountStatus, *, reason: str, actor: str,
+    tx: Connection,
+    account_id: uuid.UUID,
+    wanted: AccountStatus,
+    *,
+    reason: str,
+    actor: str,
     now: datetime,
 ) -> AccountRecord:
     """Compliance moves an account along an allowed transition."""

@@ -45,9 +45,9 @@ def list_audit(
         query = query.where(
             (audit_log.c.at < at) | ((audit_log.c.at == at) & (audit_log.c.id < last_id))
         )
-    rows = list(conn.execute(
-        query.order_by(audit_log.c.at.desc(), audit_log.c.id.desc()).limit(limit + 1)
-    ))
+    rows = list(
+        conn.execute(query.order_by(audit_log.c.at.desc(), audit_log.c.id.desc()).limit(limit + 1))
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     items = tuple(

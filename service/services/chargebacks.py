@@ -90,55 +90,95 @@ def charge_back(
         lot = next((x.amount for x in hold.lots if x.asset == asset.code), 0)
 
     available_key = BalanceKey.customer(account.id, Bucket.AVAILABLE, asset.code)
-    locked = ledger.lock_balances(tx, [
-        available_key,
-        BalanceKey.customer(account.id, Bucket.HELD, asset.code),
-        BalanceKey(CLEARING_ACCOUNT[method].value, asset.code),
-    ])
+    locked = ledger.lock_balances(
+        tx,
+        [
+            available_key,
+            BalanceKey.customer(account.id, Bucket.HELD, asset.code),
+            BalanceKey(CLEARING_ACCOUNT[method].value, asset.code),
+        ],
+    )
     split = split_chargeback(deposit.amount, lot=lot, available=-locked[available_key])
     entry_id, chargeback_id = new_id(), new_id()
 
     def amt(minor: int) -> Amount:
         return Amount.from_minor(minor, asset)
 
-    ledger.post(tx, chargeback_entry(
-        account_id=account.id,
-        method=method,
-        amount=amt(deposit.amount),
-        hold_id=None if hold is None else hold.id,
-        from_lot=amt(split.from_lot),
-        from_available=amt(split.from_available),
-        receivable=amt(split.receivable),
-        reference=f"chargeback:{deposit.id}",
-        posted_at=now,
-        entry_id=entry_id,
-    ))
+    ledger.post(
+        tx,
+        chargeback_entry(
+            account_id=account.id,
+            method=method,
+            amount=amt(deposit.amount),
+            hold_id=None if hold is None else hold.id,
+            from_lot=amt(split.from_lot),
+            from_available=amt(split.from_available),
+            receivable=amt(split.receivable),
+            reference=f"chargeback:{deposit.id}",
+            posted_at=now,
+            entry_id=entry_id,
+        ),
+    )
     if not repo.mark_reversed(tx, deposit.id):
         raise Conflict(f"deposit {deposit_id} was already charged back", code="already_reversed")
     hold_status = None if hold is None else _reverse_hold(tx, hold, asset.code, split.from_lot)
-    repo.insert_chargeback(tx, repo.ChargebackRow(
-        id=chargeback_id, account_id=account.id, deposit_id=deposit.id, asset=asset.code,
-        amount=deposit.amount, recovered=split.recovered, receivable=split.receivable,
-        reason=reason, entry_id=entry_id, created_at=now,
-    ))
+    repo.insert_chargeback(
+        tx,
+        repo.ChargebackRow(
+            id=chargeback_id,
+            account_id=account.id,
+            deposit_id=deposit.id,
+            asset=asset.code,
+            amount=deposit.amount,
+            recovered=split.recovered,
+            receivable=split.receivable,
+            reason=reason,
+            entry_id=entry_id,
+            created_at=now,
+        ),
+    )
     repositories.audit(
-        tx, at=now, actor=actor, action="chargeback", reason=reason, account_id=account.id,
+        tx,
+        at=now,
+        actor=actor,
+        action="chargeback",
+        reason=reason,
+        account_id=account.id,
         details={
-            "chargeback_id": str(chargeback_id), "deposit_id": str(deposit.id),
-            "method": method.value, "asset": asset.code, "amount": str(amt(deposit.amount)),
-            "recovered": str(amt(split.recovered)), "receivable": str(amt(split.receivable)),
-            "hold_id": None if hold is None else str(hold.id), "hold_status": hold_status,
+            "chargeback_id": str(chargeback_id),
+            "deposit_id": str(deposit.id),
+            "method": method.value,
+            "asset": asset.code,
+            "amount": str(amt(deposit.amount)),
+            "recovered": str(amt(split.recovered)),
+            "receivable": str(amt(split.receivable)),
+            "hold_id": None if hold is None else str(hold.id),
+            "hold_status": hold_status,
         },
     )
     if account.status in (AccountStatus.ACTIVE, AccountStatus.READ_ONLY):
-        set_status(tx, account, AccountStatus.RESTRICTED, actor=actor, now=now,
-                   reason=f"chargeback of deposit {deposit.id}: {reason}"[:1000],
-                   details={"deposit_id": str(deposit.id)})
+        set_status(
+            tx,
+            account,
+            AccountStatus.RESTRICTED,
+            actor=actor,
+            now=now,
+            reason=f"chargeback of deposit {deposit.id}: {reason}"[:1000],
+            details={"deposit_id": str(deposit.id)},
+        )
     return ChargebackView(
-        id=chargeback_id, deposit_id=deposit.id, account_id=account.id, status="reversed",
-        asset=asset.code, amount=amt(deposit.amount), recovered=amt(split.recovered),
-        receivable=amt(split.receivable), hold_id=None if hold is None else hold.id,
-        hold_status=hold_status, reason=reason, created_at=now,
+        id=chargeback_id,
+        deposit_id=deposit.id,
+        account_id=account.id,
+        status="reversed",
+        asset=asset.code,
+        amount=amt(deposit.amount),
+        recovered=amt(split.recovered),
+        receivable=amt(split.receivable),
+        hold_id=None if hold is None else hold.id,
+        hold_status=hold_status,
+        reason=reason,
+        created_at=now,
     )
 
 

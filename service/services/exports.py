@@ -70,16 +70,41 @@ from service.domain.timestamps import format_utc
 CHUNK_ROWS = 2000
 
 JOURNAL_COLUMNS = (
-    "entry_id", "posted_at", "entry_type", "reference", "account", "account_type",
-    "asset", "debit", "credit", "memo",
+    "entry_id",
+    "posted_at",
+    "entry_type",
+    "reference",
+    "account",
+    "account_type",
+    "asset",
+    "debit",
+    "credit",
+    "memo",
 )
 TRIAL_BALANCE_COLUMNS = ("account", "account_type", "asset", "debit", "credit", "balance")
 HOLDS_COLUMNS = (
-    "hold_id", "account_id", "deposit_id", "method", "deposit_asset", "deposit_amount",
-    "lot_asset", "lot_amount", "status", "placed_at", "release_at", "released_at",
+    "hold_id",
+    "account_id",
+    "deposit_id",
+    "method",
+    "deposit_asset",
+    "deposit_amount",
+    "lot_asset",
+    "lot_amount",
+    "status",
+    "placed_at",
+    "release_at",
+    "released_at",
 )
 ROLLFORWARD_COLUMNS = (
-    "asset", "opening", "placed", "released", "reversed", "traded_in", "traded_out", "closing",
+    "asset",
+    "opening",
+    "placed",
+    "released",
+    "reversed",
+    "traded_in",
+    "traded_out",
+    "closing",
 )
 
 OnRows = Callable[[int], None]
@@ -290,23 +315,38 @@ def _journal_lines(
         if len(rendered) > len(names):
             rendered.clear()
         lines = []
-        for entry_id, posted_at, entry_type, reference, memo, account_id, asset, amount, \
-                _hold_id in batch:
+        for (
+            entry_id,
+            posted_at,
+            entry_type,
+            reference,
+            memo,
+            account_id,
+            asset,
+            amount,
+            _hold_id,
+        ) in batch:
             if entry_id != last_entry:
                 last_entry = entry_id
-                head = (f"{uuid_text(entry_id)},{iso_from_utc_text(posted_at)},"
-                        f"{fields[entry_type]},{csv_text(reference)},")
+                head = (
+                    f"{uuid_text(entry_id)},{iso_from_utc_text(posted_at)},"
+                    f"{fields[entry_type]},{csv_text(reference)},"
+                )
                 tail = fields[memo]
             account = rendered.get(account_id)
             if account is None:
                 name, account_type = names[account_id]
                 account = rendered[account_id] = f"{csv_text(name)},{csv_text(account_type)}"
             if amount > 0:
-                lines.append(f"{head}{account},{fields[asset]},"
-                             f"{format_minor(amount, scales[asset])},,{tail}\r\n")
+                lines.append(
+                    f"{head}{account},{fields[asset]},"
+                    f"{format_minor(amount, scales[asset])},,{tail}\r\n"
+                )
             else:
-                lines.append(f"{head}{account},{fields[asset]},"
-                             f",{format_minor(-amount, scales[asset])},{tail}\r\n")
+                lines.append(
+                    f"{head}{account},{fields[asset]},"
+                    f",{format_minor(-amount, scales[asset])},{tail}\r\n"
+                )
         yield "".join(lines), len(lines)
 
 
@@ -333,13 +373,17 @@ def _trial_rows(rows: Iterator[Any], scales: Mapping[str, int]) -> Iterator[tupl
     for account, account_type, asset, debit, credit in rows:
         scale = scales[asset]
         debit, credit = int(debit), int(credit)
-        yield (text[account], text[account_type], asset, format_minor(debit, scale),
-               format_minor(credit, scale), format_minor(debit - credit, scale))
+        yield (
+            text[account],
+            text[account_type],
+            asset,
+            format_minor(debit, scale),
+            format_minor(credit, scale),
+            format_minor(debit - credit, scale),
+        )
 
 
-def trial_balance_csv(
-    db: Database, bounds: Period, *, on_rows: OnRows | None = None
-) -> Chunks:
+def trial_balance_csv(db: Database, bounds: Period, *, on_rows: OnRows | None = None) -> Chunks:
     """``trial-balance.csv``: per ledger account and asset, total debits and
     total credits posted up to the as-of time, and ``balance = debit - credit``
     (signed: debit positive). Per asset the balances sum to zero."""
@@ -393,17 +437,42 @@ def lot_status(
 
 def _hold_rows(rows: Iterator[Any], scales: Mapping[str, int]) -> Iterator[tuple[str, ...]]:
     text = _Escaped()
-    for (hold_id, account_id, deposit_id, method, deposit_asset, deposit_amount, lot_asset,
-         lot_amount, placed_at, release_at, released_at, reversed_at, withdrawn_at) in rows:
+    for (
+        hold_id,
+        account_id,
+        deposit_id,
+        method,
+        deposit_asset,
+        deposit_amount,
+        lot_asset,
+        lot_amount,
+        placed_at,
+        release_at,
+        released_at,
+        reversed_at,
+        withdrawn_at,
+    ) in rows:
         amount = int(lot_amount)
-        status = lot_status(amount=amount, is_deposit_asset=lot_asset == deposit_asset,
-                            released_at=released_at, reversed_at=reversed_at,
-                            withdrawn_at=withdrawn_at)
+        status = lot_status(
+            amount=amount,
+            is_deposit_asset=lot_asset == deposit_asset,
+            released_at=released_at,
+            reversed_at=reversed_at,
+            withdrawn_at=withdrawn_at,
+        )
         yield (
-            str(hold_id), str(account_id), str(deposit_id), text[method], deposit_asset,
-            format_minor(deposit_amount, scales[deposit_asset]), lot_asset,
-            format_minor(amount, scales[lot_asset]), status, format_utc(placed_at),
-            format_utc(release_at), "" if released_at is None else format_utc(released_at),
+            str(hold_id),
+            str(account_id),
+            str(deposit_id),
+            text[method],
+            deposit_asset,
+            format_minor(deposit_amount, scales[deposit_asset]),
+            lot_asset,
+            format_minor(amount, scales[lot_asset]),
+            status,
+            format_utc(placed_at),
+            format_utc(release_at),
+            "" if released_at is None else format_utc(released_at),
         )
 
 
@@ -438,8 +507,14 @@ class RollForward:
 
     @property
     def closing(self) -> int:
-        return (self.opening + self.placed - self.released - self.reversed + self.traded_in
-                - self.traded_out)
+        return (
+            self.opening
+            + self.placed
+            - self.released
+            - self.reversed
+            + self.traded_in
+            - self.traded_out
+        )
 
     def add(self, column: RollColumn, held_change: int) -> None:
         """Book a change of the held amount (positive: more held) in ``column``;
@@ -461,9 +536,7 @@ def _roll(movements: list[tuple[str, bool, str, bool, int]]) -> list[RollForward
     return [result[code] for code in sorted(result)]
 
 
-def hold_rollforward_csv(
-    db: Database, bounds: Period, *, on_rows: OnRows | None = None
-) -> Chunks:
+def hold_rollforward_csv(db: Database, bounds: Period, *, on_rows: OnRows | None = None) -> Chunks:
     """``hold-rollforward.csv``: one row per asset that was ever on hold up to
     the end of the period; amounts are what was held (positive)."""
     with db.read() as conn:
@@ -474,9 +547,21 @@ def hold_rollforward_csv(
         def rows() -> Iterator[tuple[str, ...]]:
             for r in rolls:
                 scale = scales[r.asset]
-                yield (r.asset, *(format_minor(v, scale) for v in (
-                    r.opening, r.placed, r.released, r.reversed, r.traded_in, r.traded_out,
-                    r.closing)))
+                yield (
+                    r.asset,
+                    *(
+                        format_minor(v, scale)
+                        for v in (
+                            r.opening,
+                            r.placed,
+                            r.released,
+                            r.reversed,
+                            r.traded_in,
+                            r.traded_out,
+                            r.closing,
+                        )
+                    ),
+                )
 
         yield from _chunks(ROLLFORWARD_COLUMNS, rows(), on_rows)
 
@@ -525,7 +610,7 @@ def ledger_journal(
         for code in sorted(assets):
             scale = assets[code].scale
             # the decimal mark is always shown, so the tools never guess it ("1000.")
-            sample = format_minor(1000 * 10 ** scale, scale) if scale else "1000."
+            sample = format_minor(1000 * 10**scale, scale) if scale else "1000."
             commodity = ledger_commodity(code)
             head += [f"commodity {commodity}", f"    format {sample} {commodity}"]
         head.append("")
@@ -541,20 +626,35 @@ def ledger_journal(
         for batch in queries.journal_postings(conn, bounds):
             names = accounts.load(batch, 5)
             out: list[str] = []
-            for entry_id, posted_at, entry_type, reference, memo, account_id, asset, amount, \
-                    hold_id in batch:
+            for (
+                entry_id,
+                posted_at,
+                entry_type,
+                reference,
+                memo,
+                account_id,
+                asset,
+                amount,
+                hold_id,
+            ) in batch:
                 if entry_id != last_entry:
                     last_entry = entry_id
                     at = datetime.fromisoformat(posted_at).replace(tzinfo=UTC)
                     entry = uuid_text(entry_id)
-                    out.append(f"\n{at.astimezone(tz).date().isoformat()} * ({entry}) "
-                               f"{ledger_text(reference)}")
-                    out.append(f"    ; entry_id:{entry}, entry_type:{fields[entry_type]}, "
-                               f"posted_at:{iso_from_utc_text(posted_at)}")
+                    out.append(
+                        f"\n{at.astimezone(tz).date().isoformat()} * ({entry}) "
+                        f"{ledger_text(reference)}"
+                    )
+                    out.append(
+                        f"    ; entry_id:{entry}, entry_type:{fields[entry_type]}, "
+                        f"posted_at:{iso_from_utc_text(posted_at)}"
+                    )
                     if memo:
                         out.append(f"    ; memo:{ledger_text(memo).replace(',', ' ')}")
-                line = (f"    {names[account_id][0]:<{_ACCOUNT_WIDTH}}  "
-                        f"{format_minor(amount, scales[asset]):>22} {commodities[asset]}")
+                line = (
+                    f"    {names[account_id][0]:<{_ACCOUNT_WIDTH}}  "
+                    f"{format_minor(amount, scales[asset]):>22} {commodities[asset]}"
+                )
                 if hold_id is not None:
                     line += f"  ; hold_id:{uuid_text(hold_id)}"
                 out.append(line)

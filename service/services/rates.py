@@ -40,9 +40,14 @@ def set_rate(tx: Connection, code: str, usd: object, *, actor: str, now: datetim
         raise ValidationFailed.field("usd", "USD is the unit of account: its rate is always 1")
     text = rate_text(value)
     repo.set_rate(tx, asset.code, text, now=now, actor=actor)
-    repositories.audit(tx, at=now, actor=actor, action="rate_set",
-                       reason=f"{asset.code} = {text} USD", details={"asset": asset.code,
-                                                                      "usd": text})
+    repositories.audit(
+        tx,
+        at=now,
+        actor=actor,
+        action="rate_set",
+        reason=f"{asset.code} = {text} USD",
+        details={"asset": asset.code, "usd": text},
+    )
     return RateView(asset.code, text, now, actor)
 
 

@@ -114,8 +114,9 @@ def verify(conn: Connection) -> list[str]:
     for message, sql in _CHECKS:
         try:
             with conn.begin_nested():
-                rows = list(conn.execute(text(sql + f" LIMIT {_LIMIT}"),
-                                         {"held": Bucket.HELD.value}))
+                rows = list(
+                    conn.execute(text(sql + f" LIMIT {_LIMIT}"), {"held": Bucket.HELD.value})
+                )
         except OperationalError as exc:  # SQLite: a sum beyond 64 bits
             problems.append(f"could not check {message.split(' ', 1)[0]!r} rows: {exc.orig}")
             continue

@@ -131,8 +131,11 @@ def _keys(account_id: uuid.UUID, asset: str, *buckets: Bucket) -> list[BalanceKe
 
 
 def daily_limit(tier: Tier, settings: Settings) -> Decimal:
-    return settings.verified_daily_limit_usd if tier is Tier.VERIFIED \
+    return (
+        settings.verified_daily_limit_usd
+        if tier is Tier.VERIFIED
         else settings.basic_daily_limit_usd
+    )
 
 
 # -- request ---------------------------------------------------------------------------
@@ -150,8 +153,9 @@ def request_withdrawal(
     requested_usd = usd_value([Valued(asset.code, amount.value, prices[asset.code])])
 
     release_account(tx, account.id, now)
-    available_key, withdrawing_key = _keys(account.id, asset.code, Bucket.AVAILABLE,
-                                           Bucket.WITHDRAWING)
+    available_key, withdrawing_key = _keys(
+        account.id, asset.code, Bucket.AVAILABLE, Bucket.WITHDRAWING
+    )
     locked = ledger.lock_balances(tx, [available_key, withdrawing_key])
     available = -locked[available_key]
     if amount.minor > max(available, 0):
@@ -161,12 +165,17 @@ def request_withdrawal(
         Valued(code, Amount.from_minor(minor, reference.asset(tx, code)).value, prices[code])
         for code, minor in sorted(used.items())
     )
-    check_daily_limit(used=used_usd, requested=requested_usd,
-                      limit=daily_limit(account.tier, settings))
-    status = initial_status(kind=WithdrawalKind.STANDARD, value_usd=requested_usd,
-                            threshold=settings.review_threshold_usd)
-    return _reserve(tx, account.id, amount, (), cmd.destination, WithdrawalKind.STANDARD,
-                    status, now)
+    check_daily_limit(
+        used=used_usd, requested=requested_usd, limit=daily_limit(account.tier, settings)
+    )
+    status = initial_status(
+        kind=WithdrawalKind.STANDARD,
+        value_usd=requested_usd,
+        threshold=settings.review_threshold_usd,
+    )
+    return _reserve(
+        tx, account.id, amount, (), cmd.destination, WithdrawalKind.STANDARD, status, now
+    )
 
 
 def _insufficient(tx: Connection, account_id: uuid.UUID, asset: Asset, available: int) -> None:
@@ -202,14 +211,25 @@ def _reserve(
         reference=f"withdrawal:{withdrawal_id}",
         posted_at=now,
         entry_id=entry_id,
-        memo="final withdrawal requested" if kind is WithdrawalKind.FINAL
+        memo="final withdrawal requested"
+        if kind is WithdrawalKind.FINAL
         else "withdrawal requested",
     )
     ledger.post(tx, entry)
     row = repo.WithdrawalRow(
-        id=withdrawal_id, account_id=account_id, kind=kind, asset=amount.asset.code,
-        amount=amount.minor, destination=destination, status=status, txid=None, reason=None,
-        entry_id=entry_id, settle_entry_id=None, created_at=now, updated_at=now,
+        id=withdrawal_id,
+        account_id=account_id,
+        kind=kind,
+        asset=amount.asset.code,
+        amount=amount.minor,
+        destination=destination,
+        status=status,
+        txid=None,
+        reason=None,
+        entry_id=entry_id,
+        settle_entry_id=None,
+        created_at=now,
+        updated_at=now,
     )
     repo.insert_withdrawal(tx, row)
     return _view(tx, row)
@@ -246,18 +266,37 @@ def final_withdrawal(
         raise RuntimeError(f"Held {asset.code} of {account.id} does not match its lots")
     total = max(-locked[keys[0]], 0) + held_in_lots
     if total <= 0:
-        raise Conflict(f"the account has no {asset.code} to withdraw", code="nothing_to_withdraw",
-                       asset=asset.code)
+        raise Conflict(
+            f"the account has no {asset.code} to withdraw",
+            code="nothing_to_withdraw",
+            asset=asset.code,
+        )
     from_lots = tuple((lot.hold_id, Amount.from_minor(lot.amount, asset).value) for lot in lots)
-    view = _reserve(tx, account.id, Amount.from_minor(total, asset), from_lots, destination,
-                    WithdrawalKind.FINAL, WithdrawalStatus.REVIEW, now)
+    view = _reserve(
+        tx,
+        account.id,
+        Amount.from_minor(total, asset),
+        from_lots,
+        destination,
+        WithdrawalKind.FINAL,
+        WithdrawalStatus.REVIEW,
+        now,
+    )
     repo.settle_emptied_lots(tx, [lot.hold_id for lot in lots], asset.code, now)
     repositories.audit(
-        tx, at=now, actor=actor, action="final_withdrawal", reason=reason, account_id=account.id,
+        tx,
+        at=now,
+        actor=actor,
+        action="final_withdrawal",
+        reason=reason,
+        account_id=account.id,
         details={
-            "withdrawal_id": str(view.id), "asset": asset.code, "amount": str(view.amount),
-            "from_holds": {str(lot.hold_id): str(Amount.from_minor(lot.amount, asset))
-                           for lot in lots},
+            "withdrawal_id": str(view.id),
+            "asset": asset.code,
+            "amount": str(view.amount),
+            "from_holds": {
+                str(lot.hold_id): str(Amount.from_minor(lot.amount, asset)) for lot in lots
+            },
             "destination": destination,
         },
     )
@@ -302,16 +341,34 @@ def transition(
     settle_entry_id: uuid.UUID | None = None
     if action is not Transition.APPROVE:
         settle_entry_id = _settle(tx, row, action, target, amount, now, reason)
-    if not repo.move_status(tx, row.id, source=row.status, target=target, now=now, txid=txid,
-                            reason=reason, settle_entry_id=settle_entry_id):
+    if not repo.move_status(
+        tx,
+        row.id,
+        source=row.status,
+        target=target,
+        now=now,
+        txid=txid,
+        reason=reason,
+        settle_entry_id=settle_entry_id,
+    ):
         raise Conflict("the withdrawal changed meanwhile; retry", code="invalid_withdrawal_state")
     if action in (Transition.APPROVE, Transition.REJECT) or row.kind is WithdrawalKind.FINAL:
         repositories.audit(
-            tx, at=now, actor=actor, account_id=account.id, action=_AUDIT_ACTION[action],
+            tx,
+            at=now,
+            actor=actor,
+            account_id=account.id,
+            action=_AUDIT_ACTION[action],
             reason=reason or "",
-            details={"withdrawal_id": str(row.id), "kind": row.kind.value, "asset": row.asset,
-                     "amount": str(amount), "from": row.status.value, "to": target.value,
-                     **({"txid": txid} if txid else {})},
+            details={
+                "withdrawal_id": str(row.id),
+                "kind": row.kind.value,
+                "asset": row.asset,
+                "amount": str(amount),
+                "from": row.status.value,
+                "to": target.value,
+                **({"txid": txid} if txid else {}),
+            },
         )
     if action is Transition.COMPLETE and row.kind is WithdrawalKind.FINAL:
         _archive_if_empty(tx, account, actor=actor, now=now, withdrawal_id=row.id)
@@ -321,8 +378,13 @@ def transition(
 
 
 def _settle(
-    tx: Connection, row: repo.WithdrawalRow, action: Transition, target: WithdrawalStatus,
-    amount: Amount, now: datetime, reason: str | None,
+    tx: Connection,
+    row: repo.WithdrawalRow,
+    action: Transition,
+    target: WithdrawalStatus,
+    amount: Amount,
+    now: datetime,
+    reason: str | None,
 ) -> uuid.UUID:
     """Return the funds to Available or pay them out: lock every balance row the
     entry touches (one call, sorted), then post."""
@@ -330,30 +392,48 @@ def _settle(
     entry_id = new_id()
     reference_text = f"withdrawal:{row.id}"
     if action in RETURNS_FUNDS:
-        ledger.lock_balances(tx, _keys(row.account_id, row.asset, Bucket.WITHDRAWING,
-                                       Bucket.AVAILABLE))
+        ledger.lock_balances(
+            tx, _keys(row.account_id, row.asset, Bucket.WITHDRAWING, Bucket.AVAILABLE)
+        )
         memo = f"withdrawal {target.value}" + (f": {reason}" if reason else "")
         entry = withdrawal_return_entry(
-            account_id=row.account_id, amount=amount, reference=reference_text, posted_at=now,
-            entry_id=entry_id, memo=memo[:500],
+            account_id=row.account_id,
+            amount=amount,
+            reference=reference_text,
+            posted_at=now,
+            entry_id=entry_id,
+            memo=memo[:500],
         )
     else:
         ledger.lock_balances(tx, [withdrawing_key, BalanceKey(Platform.PAYOUTS.value, row.asset)])
         entry = withdrawal_payout_entry(
-            account_id=row.account_id, amount=amount, reference=reference_text, posted_at=now,
+            account_id=row.account_id,
+            amount=amount,
+            reference=reference_text,
+            posted_at=now,
             entry_id=entry_id,
         )
     return ledger.post(tx, entry)
 
 
 def _archive_if_empty(
-    tx: Connection, account: AccountRecord, *, actor: str, now: datetime,
+    tx: Connection,
+    account: AccountRecord,
+    *,
+    actor: str,
+    now: datetime,
     withdrawal_id: uuid.UUID,
 ) -> None:
     if account.status is AccountStatus.RESTRICTED and not repo.has_any_balance(tx, account.id):
-        set_status(tx, account, AccountStatus.ARCHIVED, actor=actor, now=now,
-                   reason="final withdrawal completed: no balance remains",
-                   details={"withdrawal_id": str(withdrawal_id)})
+        set_status(
+            tx,
+            account,
+            AccountStatus.ARCHIVED,
+            actor=actor,
+            now=now,
+            reason="final withdrawal completed: no balance remains",
+            details={"withdrawal_id": str(withdrawal_id)},
+        )
 
 
 # -- reads ---------------------------------------------------------------------------------
@@ -369,8 +449,9 @@ def list_withdrawals(
 ) -> Page[WithdrawalView]:
     """Newest first, optionally one account's or one status's (e.g. the review queue)."""
     before = pagination.decode(cursor) if cursor is not None else None
-    rows = repo.list_withdrawals(conn, account_id=account_id, status=status, before=before,
-                                 limit=limit + 1)
+    rows = repo.list_withdrawals(
+        conn, account_id=account_id, status=status, before=before, limit=limit + 1
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = pagination.encode(rows[-1].created_at, rows[-1].id) if more else None

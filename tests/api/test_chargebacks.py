@@ -16,8 +16,13 @@ from tests.api.test_withdrawals import act, audit_actions, fund, history, withdr
 from tests.conftest import Api, Clock
 
 
-def charge_back(api: Api, deposit_id: str, reason: str = "fraudulent card",
-                role: Role = Role.PAYMENTS, **kw: Any) -> Any:
+def charge_back(
+    api: Api,
+    deposit_id: str,
+    reason: str = "fraudulent card",
+    role: Role = Role.PAYMENTS,
+    **kw: Any,
+) -> Any:
     return api.post(f"/v1/deposits/{deposit_id}/chargeback", {"reason": reason}, role, **kw)
 
 
@@ -45,8 +50,11 @@ def test_chargeback_during_the_hold_takes_the_untouched_funds(api: Api, db: Data
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
     assert {k: body[k] for k in ("deposit_id", "status", "recovered", "receivable")} == {
-        "deposit_id": dep["id"], "status": "reversed", "recovered": "100.00",
-        "receivable": "0.00"}
+        "deposit_id": dep["id"],
+        "status": "reversed",
+        "recovered": "100.00",
+        "receivable": "0.00",
+    }
     assert (body["amount"], body["hold_status"]) == ("100.00", "reversed")
     replay = charge_back(api, dep["id"], idem="cb-1")
     assert (replay.status_code, replay.get_json()) == (201, body)
@@ -55,8 +63,7 @@ def test_chargeback_during_the_hold_takes_the_untouched_funds(api: Api, db: Data
     assert (twice.status_code, twice.get_json()["code"]) == (409, "already_reversed")
 
     row = balance(api, account)
-    assert (row["total"], row["temporary_holds"], row["next_release_at"]) == ("0.00", "0.00",
-                                                                              None)
+    assert (row["total"], row["temporary_holds"], row["next_release_at"]) == ("0.00", "0.00", None)
     hold = holds_of(api, account)[dep["id"]]
     assert hold["status"] == "reversed"
     assert hold["lots"] == [{"asset": "USD", "amount": "0.00", "status": "reversed"}]
@@ -64,41 +71,51 @@ def test_chargeback_during_the_hold_takes_the_untouched_funds(api: Api, db: Data
     assert ledger_balance(db, Platform.CHARGEBACK_RECEIVABLES.value, "USD") == 0
     assert account_status(api, account) == "restricted"
     items = history(api, account)
-    assert [(i["type"], i["status"]) for i in items] == [("chargeback", "completed"),
-                                                         ("deposit", "reversed")]
+    assert [(i["type"], i["status"]) for i in items] == [
+        ("chargeback", "completed"),
+        ("deposit", "reversed"),
+    ]
     assert (items[0]["amount"], items[0]["deposit_id"]) == ("100.00", dep["id"])
     assert items[1]["hold"]["status"] == "reversed"
     audit = api.get(f"/v1/accounts/{account}/audit", Role.COMPLIANCE).get_json()["items"]
     assert [a["action"] for a in audit] == ["status_change", "chargeback"]
-    assert audit[0]["details"] == {"from": "active", "to": "restricted",
-                                   "deposit_id": dep["id"]}
+    assert audit[0]["details"] == {"from": "active", "to": "restricted", "deposit_id": dep["id"]}
     assert (audit[1]["actor"], audit[1]["reason"]) == ("test-payments", "fraudulent card")
     assert audit[1]["details"]["receivable"] == "0.00"
     assert_books_sound(db)
 
 
-def test_chargeback_after_the_held_funds_were_traded(
-    api: Api, db: Database, clock: Clock
-) -> None:
+def test_chargeback_after_the_held_funds_were_traded(api: Api, db: Database, clock: Clock) -> None:
     account = api.open_account()
     dep = deposit(api, account, "100.00").get_json()
     assert trade(api, account, ("100.00", "USD"), ("0.00150000", "BTC")).status_code == 201
     body = charge_back(api, dep["id"]).get_json()
-    assert (body["recovered"], body["receivable"], body["hold_status"]) == ("0.00", "100.00",
-                                                                            "reversed")
+    assert (body["recovered"], body["receivable"], body["hold_status"]) == (
+        "0.00",
+        "100.00",
+        "reversed",
+    )
     # the missing 100.00 is the customer's debt: Available goes negative, same entry
     usd = balance(api, account)
     assert (usd["total"], usd["available_to_trade"], usd["available_to_withdraw"]) == (
-        "-100.00", "0.00", "0.00")
+        "-100.00",
+        "0.00",
+        "0.00",
+    )
     assert ledger_balance(db, Platform.CLEARING_CARD.value, "USD") == 0
     assert account_status(api, account) == "restricted"
     hold = holds_of(api, account)[dep["id"]]
     assert hold["status"] == "reversed"
     assert sorted((lot["asset"], lot["amount"], lot["status"]) for lot in hold["lots"]) == [
-        ("BTC", "0.00150000", "frozen"), ("USD", "0.00", "reversed")]
+        ("BTC", "0.00150000", "frozen"),
+        ("USD", "0.00", "reversed"),
+    ]
     btc = balance(api, account, "BTC")
     assert (btc["temporary_holds"], btc["available_to_withdraw"], btc["next_release_at"]) == (
-        "0.00150000", "0.00000000", None)
+        "0.00150000",
+        "0.00000000",
+        None,
+    )
     reversed_holds = api.get(f"/v1/accounts/{account}/holds?status=reversed").get_json()
     assert [h["id"] for h in reversed_holds["items"]] == [hold["id"]]
     # A frozen lot is never released, by the lazy release or by the job.
@@ -125,7 +142,10 @@ def test_chargeback_takes_lot_then_available_then_receivable(api: Api, db: Datab
     assert (body["recovered"], body["receivable"]) == ("70.00", "30.00")
     usd = balance(api, account)
     assert (usd["total"], usd["available_to_withdraw"], usd["temporary_holds"]) == (
-        "-30.00", "0.00", "0.00")
+        "-30.00",
+        "0.00",
+        "0.00",
+    )
     lots = {lot["asset"]: lot for lot in holds_of(api, account)[dep["id"]]["lots"]}
     assert (lots["USD"]["amount"], lots["USD"]["status"]) == ("0.00", "reversed")
     assert (lots["BTC"]["amount"], lots["BTC"]["status"]) == ("0.00090000", "frozen")
@@ -139,8 +159,11 @@ def test_chargeback_after_release_and_withdrawal(api: Api, db: Database, clock: 
     wid = withdraw(api, account, "100.00").get_json()["id"]
     assert act(api, wid, "complete", {"txid": "wire-1"}).status_code == 200
     body = charge_back(api, dep["id"], "cardholder dispute").get_json()
-    assert (body["recovered"], body["receivable"], body["hold_status"]) == ("0.00", "100.00",
-                                                                            "reversed")
+    assert (body["recovered"], body["receivable"], body["hold_status"]) == (
+        "0.00",
+        "100.00",
+        "reversed",
+    )
     # The customer has nothing left to take: the whole amount is a debt, a
     # negative Available that no withdrawal can touch and the next deposit repays.
     usd = balance(api, account)
@@ -150,7 +173,11 @@ def test_chargeback_after_release_and_withdrawal(api: Api, db: Database, clock: 
     assert (hold["status"], hold["lots"][0]["status"]) == ("reversed", "reversed")
     assert hold["released_at"] is not None
     assert [i["type"] for i in history(api, account)] == [
-        "chargeback", "withdrawal", "hold_release", "deposit"]
+        "chargeback",
+        "withdrawal",
+        "hold_release",
+        "deposit",
+    ]
     assert history(api, account)[-1]["status"] == "reversed"
     assert account_status(api, account) == "restricted"
     assert_books_sound(db)
@@ -190,9 +217,11 @@ def test_chargeback_is_accepted_whatever_the_account_status(api: Api, db: Databa
     account = api.open_account()
     first = deposit(api, account, "10.00").get_json()
     second = deposit(api, account, "20.00", method="paypal").get_json()
-    patched = api.client.patch(f"/v1/accounts/{account}",
-                               json={"status": "read_only", "reason": "kyc review"},
-                               headers=api.headers(Role.COMPLIANCE, idem=None))
+    patched = api.client.patch(
+        f"/v1/accounts/{account}",
+        json={"status": "read_only", "reason": "kyc review"},
+        headers=api.headers(Role.COMPLIANCE, idem=None),
+    )
     assert patched.status_code == 200
     assert charge_back(api, first["id"]).status_code == 201
     assert account_status(api, account) == "restricted"
@@ -200,8 +229,12 @@ def test_chargeback_is_accepted_whatever_the_account_status(api: Api, db: Databa
     assert again.status_code == 201, again.get_json()
     assert again.get_json()["recovered"] == "20.00"
     assert ledger_balance(db, Platform.CLEARING_PAYPAL.value, "USD") == 0
-    assert audit_actions(api, account) == ["chargeback", "status_change", "chargeback",
-                                           "status_change"]
+    assert audit_actions(api, account) == [
+        "chargeback",
+        "status_change",
+        "chargeback",
+        "status_change",
+    ]
     assert_books_sound(db)
 
 
@@ -231,8 +264,11 @@ def test_chargeback_when_the_lot_grew_above_the_deposit(api: Api, db: Database) 
     assert trade(api, account, ("100.00", "USD"), ("0.00150000", "BTC")).status_code == 201
     assert trade(api, account, ("0.00150000", "BTC"), ("150.00", "USD")).status_code == 201
     body = charge_back(api, dep["id"]).get_json()
-    assert (body["recovered"], body["receivable"], body["hold_status"]) == ("100.00", "0.00",
-                                                                            "reversed")
+    assert (body["recovered"], body["receivable"], body["hold_status"]) == (
+        "100.00",
+        "0.00",
+        "reversed",
+    )
     lots = {lot["asset"]: lot for lot in holds_of(api, account)[dep["id"]]["lots"]}
     assert (lots["USD"]["amount"], lots["USD"]["status"]) == ("50.00", "frozen")
     assert lots["BTC"]["amount"] == "0.00000000"

@@ -17,25 +17,45 @@ from tests.api.test_withdrawals import act, audit_actions, fund, history, withdr
 from tests.conftest import Api, Clock
 
 
-def patch(api: Api, account: str, status: str, reason: str = "compliance decision",
-          role: Role = Role.COMPLIANCE) -> Any:
-    return api.client.patch(f"/v1/accounts/{account}", json={"status": status, "reason": reason},
-                            headers=api.headers(role, idem=None))
+def patch(
+    api: Api,
+    account: str,
+    status: str,
+    reason: str = "compliance decision",
+    role: Role = Role.COMPLIANCE,
+) -> Any:
+    return api.client.patch(
+        f"/v1/accounts/{account}",
+        json={"status": status, "reason": reason},
+        headers=api.headers(role, idem=None),
+    )
 
 
-def final_withdrawal(api: Api, account: str, asset: str, role: Role = Role.COMPLIANCE,
-                     **kw: Any) -> Any:
+def final_withdrawal(
+    api: Api, account: str, asset: str, role: Role = Role.COMPLIANCE, **kw: Any
+) -> Any:
     body = {"asset": asset, "destination": f"closing-{asset}", "reason": "account closure"}
     return api.post(f"/v1/accounts/{account}/final-withdrawal", body, role, **kw)
 
 
 # -- status transitions ---------------------------------------------------------------------
 
-ALLOWED = [("active", "read_only"), ("read_only", "active"), ("active", "restricted"),
-           ("read_only", "restricted"), ("restricted", "active")]
-REFUSED = [("active", "active"), ("active", "archived"), ("read_only", "read_only"),
-           ("read_only", "archived"), ("restricted", "read_only"),
-           ("restricted", "restricted"), ("restricted", "archived")]
+ALLOWED = [
+    ("active", "read_only"),
+    ("read_only", "active"),
+    ("active", "restricted"),
+    ("read_only", "restricted"),
+    ("restricted", "active"),
+]
+REFUSED = [
+    ("active", "active"),
+    ("active", "archived"),
+    ("read_only", "read_only"),
+    ("read_only", "archived"),
+    ("restricted", "read_only"),
+    ("restricted", "restricted"),
+    ("restricted", "archived"),
+]
 
 
 def _reach(api: Api, account: str, status: str) -> None:
@@ -52,9 +72,11 @@ def test_allowed_status_transitions(api: Api, source: str, target: str) -> None:
     assert response.get_json()["status"] == target
     assert api.get(f"/v1/accounts/{account}").get_json()["status"] == target
     entry = api.get(f"/v1/accounts/{account}/audit").get_json()["items"][0]
-    assert (entry["action"], entry["actor"], entry["reason"]) == ("status_change",
-                                                                  "test-compliance",
-                                                                  "customer asked")
+    assert (entry["action"], entry["actor"], entry["reason"]) == (
+        "status_change",
+        "test-compliance",
+        "customer asked",
+    )
     assert entry["details"] == {"from": source, "to": target}
     assert entry["at"] == "2026-11-20T20:00:00Z"
 
@@ -73,8 +95,11 @@ def test_status_patch_input_and_roles(api: Api) -> None:
     account = api.open_account()
     assert patch(api, account, "closed").status_code == 422
     assert patch(api, account, "read_only", "").status_code == 422
-    response = api.client.patch(f"/v1/accounts/{account}", json={"status": "read_only"},
-                                headers=api.headers(Role.COMPLIANCE, idem=None))
+    response = api.client.patch(
+        f"/v1/accounts/{account}",
+        json={"status": "read_only"},
+        headers=api.headers(Role.COMPLIANCE, idem=None),
+    )
     assert response.status_code == 422
     for role in (Role.TRADING, Role.PAYMENTS, Role.OPERATIONS, Role.ACCOUNTANT):
         assert patch(api, account, "read_only", role=role).status_code == 403
@@ -95,17 +120,14 @@ def test_read_only_refuses_every_money_movement(api: Api, db: Database) -> None:
     ):
         assert (response.status_code, response.get_json()["code"]) == (403, "account_read_only")
     refused = final_withdrawal(api, account, "USD")
-    assert (refused.status_code, refused.get_json()["code"]) == (409,
-                                                                "invalid_status_transition")
+    assert (refused.status_code, refused.get_json()["code"]) == (409, "invalid_status_transition")
     # reads still work, and a payout already in flight is still settled
     assert balance(api, account)["available_to_withdraw"] == "90.00"
     assert act(api, pending["id"], "complete", {"txid": "t1"}).status_code == 200
     assert_books_sound(db)
 
 
-def test_restricted_account_refuses_trades_withdrawals_and_deposits(
-    api: Api, db: Database
-) -> None:
+def test_restricted_account_refuses_trades_withdrawals_and_deposits(api: Api, db: Database) -> None:
     """Restricted means support is required: no new money comes in or goes out
     except a chargeback (always) and a support-approved final withdrawal.
     A settled deposit for a restricted account is refused (403) so the payment
@@ -178,14 +200,15 @@ def test_geofence_guards_every_money_route(api: Api, db: Database) -> None:
         charge_back(api, dep["id"], country="US"),
         final_withdrawal(api, account, "USD", country="US"),
     ):
-        assert (response.status_code, response.get_json()["code"]) == (403,
-                                                                      "jurisdiction_blocked")
+        assert (response.status_code, response.get_json()["code"]) == (403, "jurisdiction_blocked")
     # flagged once (the first refusal), nothing moved
     assert audit_actions(api, account) == ["jurisdiction_flag"]
     assert api.get(f"/v1/withdrawals/{review['id']}").get_json()["status"] == "review"
     assert api.get(f"/v1/withdrawals/{pending['id']}").get_json()["status"] == "pending"
     assert [i["status"] for i in history(api, account) if i["type"] == "deposit"] == [
-        "settled", "settled"]
+        "settled",
+        "settled",
+    ]
     assert_books_sound(db)
 
 
@@ -218,16 +241,19 @@ def test_final_withdrawal_of_a_charged_back_account_archives_it(
     assert_books_sound(db)
     holds = holds_of(api, account)
     assert holds[second["id"]]["status"] == "released"  # support let it out early
-    assert holds[second["id"]]["lots"] == [{"asset": "USD", "amount": "0.00",
-                                            "status": "released"}]
+    assert holds[second["id"]]["lots"] == [{"asset": "USD", "amount": "0.00", "status": "released"}]
     assert holds[first["id"]]["status"] == "reversed"  # frozen, now emptied
     assert {lot["asset"]: lot["amount"] for lot in holds[first["id"]]["lots"]} == {
-        "BTC": "0.00000000", "USD": "0.00"}
+        "BTC": "0.00000000",
+        "USD": "0.00",
+    }
     btc = balance(api, account, "BTC")
     assert (btc["temporary_holds"], btc["pending_withdrawals"]) == ("0.00000000", "0.00150000")
 
-    assert act(api, usd_w["id"], "complete", {"txid": "t"}).get_json()["code"] == \
-        "invalid_withdrawal_state"
+    assert (
+        act(api, usd_w["id"], "complete", {"txid": "t"}).get_json()["code"]
+        == "invalid_withdrawal_state"
+    )
     for w in (usd_w, btc_w):
         approved = act(api, w["id"], "approve", {"reason": "closure reviewed"})
         assert approved.get_json()["status"] == "pending", approved.get_json()
@@ -263,9 +289,7 @@ def test_final_withdrawal_of_a_charged_back_account_archives_it(
     assert_books_sound(db)
 
 
-def test_rejected_final_withdrawal_returns_funds_to_available(
-    api: Api, db: Database
-) -> None:
+def test_rejected_final_withdrawal_returns_funds_to_available(api: Api, db: Database) -> None:
     account = api.open_account()
     fund(api, account, "25.00")
     deposit(api, account, "75.00")
@@ -290,8 +314,10 @@ def test_final_withdrawal_requires_a_restricted_account(api: Api, db: Database) 
     for status in ("active", "read_only"):
         _reach(api, account, status)
         refused = final_withdrawal(api, account, "USD")
-        assert (refused.status_code, refused.get_json()["code"]) == (409,
-                                                                    "invalid_status_transition")
+        assert (refused.status_code, refused.get_json()["code"]) == (
+            409,
+            "invalid_status_transition",
+        )
     assert patch(api, account, "restricted").status_code == 200
     for role in (Role.TRADING, Role.PAYMENTS):
         assert final_withdrawal(api, account, "USD", role=role).status_code == 403
@@ -316,8 +342,9 @@ def test_audit_log_pages_newest_first(api: Api, clock: Clock) -> None:
     assert [e["reason"] for e in page["items"]] == ["step 3", "step 2", "step 1"]
     assert page["items"][0]["at"] == "2026-11-21T10:03:00Z"
     assert set(page["items"][0]) == {"id", "at", "actor", "action", "reason", "details"}
-    rest = api.get(f"/v1/accounts/{account}/audit?limit=3&cursor={page['next_cursor']}",
-                   Role.COMPLIANCE).get_json()
+    rest = api.get(
+        f"/v1/accounts/{account}/audit?limit=3&cursor={page['next_cursor']}", Role.COMPLIANCE
+    ).get_json()
     assert [e["reason"] for e in rest["items"]] == ["step 0"]
     assert rest["next_cursor"] is None
     for role in (Role.TRADING, Role.PAYMENTS, Role.OPERATIONS, Role.ACCOUNTANT):

@@ -31,14 +31,43 @@ from tests.api.test_deposits import assert_books_sound, deposit
 from tests.api.test_trades import trade
 from tests.conftest import Api, Clock
 
-JOURNAL_HEADER = ["entry_id", "posted_at", "entry_type", "reference", "account", "account_type",
-                  "asset", "debit", "credit", "memo"]
+JOURNAL_HEADER = [
+    "entry_id",
+    "posted_at",
+    "entry_type",
+    "reference",
+    "account",
+    "account_type",
+    "asset",
+    "debit",
+    "credit",
+    "memo",
+]
 TRIAL_HEADER = ["account", "account_type", "asset", "debit", "credit", "balance"]
-HOLDS_HEADER = ["hold_id", "account_id", "deposit_id", "method", "deposit_asset",
-                "deposit_amount", "lot_asset", "lot_amount", "status", "placed_at",
-                "release_at", "released_at"]
-ROLL_HEADER = ["asset", "opening", "placed", "released", "reversed", "traded_in", "traded_out",
-               "closing"]
+HOLDS_HEADER = [
+    "hold_id",
+    "account_id",
+    "deposit_id",
+    "method",
+    "deposit_asset",
+    "deposit_amount",
+    "lot_asset",
+    "lot_amount",
+    "status",
+    "placed_at",
+    "release_at",
+    "released_at",
+]
+ROLL_HEADER = [
+    "asset",
+    "opening",
+    "placed",
+    "released",
+    "reversed",
+    "traded_in",
+    "traded_out",
+    "closing",
+]
 
 # The scenario's clock: every step at its own time (New York is UTC-5 in November).
 T0 = datetime(2026, 11, 16, 15, 0, tzinfo=UTC)  # Mon: deposits of every method (A)
@@ -97,11 +126,15 @@ def build_scenario(api: Api, clock: Clock, db: Database) -> Scenario:
     checks."""
     clock.now = T0
     a, b, c = api.open_account(), api.open_account(), api.open_account()
-    deposits_a = [created(deposit(api, a, amount, method=method, asset=asset))
-                  for amount, method, asset in [("100.00", "card", "USD"),
-                                                ("50.00", "paypal", "EUR"),
-                                                ("200.00", "bank_transfer", "USD"),
-                                                ("0.01000000", "crypto", "BTC")]]
+    deposits_a = [
+        created(deposit(api, a, amount, method=method, asset=asset))
+        for amount, method, asset in [
+            ("100.00", "card", "USD"),
+            ("50.00", "paypal", "EUR"),
+            ("200.00", "bank_transfer", "USD"),
+            ("0.01000000", "crypto", "BTC"),
+        ]
+    ]
     clock.now = T1
     traded = created(trade(api, a, ("60.00", "USD"), ("0.00090000", "BTC")))
     assert traded["held_part"] == {"sold": "60.00", "bought": "0.00090000"}
@@ -121,32 +154,59 @@ def build_scenario(api: Api, clock: Clock, db: Database) -> Scenario:
 
     clock.now = T4
     for asset in ("USD", "EUR"):
-        assert api.client.put(f"/v1/rates/{asset}", json={"usd": "1.00"},
-                              headers=api.headers(Role.COMPLIANCE, idem=None)).status_code == 200
-    paid = created(api.post("/v1/withdrawals", {"account_id": a, "asset": "USD", "amount": "50.00",
-                                                "destination": "GB00 BANK 1"}, Role.TRADING))
+        assert (
+            api.client.put(
+                f"/v1/rates/{asset}",
+                json={"usd": "1.00"},
+                headers=api.headers(Role.COMPLIANCE, idem=None),
+            ).status_code
+            == 200
+        )
+    paid = created(
+        api.post(
+            "/v1/withdrawals",
+            {"account_id": a, "asset": "USD", "amount": "50.00", "destination": "GB00 BANK 1"},
+            Role.TRADING,
+        )
+    )
     created(api.post(f"/v1/withdrawals/{paid['id']}/complete", {"txid": "tx-1"}, Role.PAYMENTS))
-    failed = created(api.post("/v1/withdrawals", {"account_id": a, "asset": "EUR",
-                                                  "amount": "10.00", "destination": "-1 DE"},
-                              Role.TRADING))
-    created(api.post(f"/v1/withdrawals/{failed['id']}/fail", {"reason": "bank refused"},
-                     Role.PAYMENTS))
+    failed = created(
+        api.post(
+            "/v1/withdrawals",
+            {"account_id": a, "asset": "EUR", "amount": "10.00", "destination": "-1 DE"},
+            Role.TRADING,
+        )
+    )
+    created(
+        api.post(f"/v1/withdrawals/{failed['id']}/fail", {"reason": "bank refused"}, Role.PAYMENTS)
+    )
     clock.now = T5
-    chargeback = created(api.post(f"/v1/deposits/{deposit_c['id']}/chargeback",
-                                  {"reason": "fraud"}, Role.PAYMENTS))
+    chargeback = created(
+        api.post(f"/v1/deposits/{deposit_c['id']}/chargeback", {"reason": "fraud"}, Role.PAYMENTS)
+    )
     assert (chargeback["recovered"], chargeback["receivable"]) == ("50.00", "30.00")
     clock.now = T5B
     scenario.holds_after_chargeback = {acct: api_holds(api, acct) for acct in (a, b, c)}
     clock.now = T6
-    created(api.post(f"/v1/deposits/{deposits_a[0]['id']}/chargeback", {"reason": "dispute"},
-                     Role.PAYMENTS))
+    created(
+        api.post(
+            f"/v1/deposits/{deposits_a[0]['id']}/chargeback", {"reason": "dispute"}, Role.PAYMENTS
+        )
+    )
     clock.now = T7
-    restricted = api.client.patch(f"/v1/accounts/{b}", json={"status": "restricted",
-                                                             "reason": "support review"},
-                                  headers=api.headers(Role.COMPLIANCE, idem=None))
+    restricted = api.client.patch(
+        f"/v1/accounts/{b}",
+        json={"status": "restricted", "reason": "support review"},
+        headers=api.headers(Role.COMPLIANCE, idem=None),
+    )
     assert restricted.status_code == 200, restricted.get_json()
-    final = created(api.post(f"/v1/accounts/{b}/final-withdrawal",
-                             {"asset": "USD", "destination": "GB00 BANK 2"}, Role.COMPLIANCE))
+    final = created(
+        api.post(
+            f"/v1/accounts/{b}/final-withdrawal",
+            {"asset": "USD", "destination": "GB00 BANK 2"},
+            Role.COMPLIANCE,
+        )
+    )
     assert (final["amount"], final["status"]) == ("30.00", "review")
     assert_books_sound(db)
     return scenario
@@ -192,8 +252,13 @@ def test_journal_csv_rows_balance_per_entry_and_asset(api: Api, scenario: Scenar
     rows = parse_csv(text)
     entries = {r["entry_id"]: r["entry_type"] for r in rows}
     assert sorted(entries.values()) == sorted(
-        ["deposit"] * 6 + ["trade"] * 2 + ["hold_release"] * 2 + ["withdrawal"] * 3
-        + ["withdrawal_payout", "withdrawal_return"] + ["chargeback"] * 2)
+        ["deposit"] * 6
+        + ["trade"] * 2
+        + ["hold_release"] * 2
+        + ["withdrawal"] * 3
+        + ["withdrawal_payout", "withdrawal_return"]
+        + ["chargeback"] * 2
+    )
     sums: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for row in rows:
         assert (row["debit"] == "") != (row["credit"] == ""), row
@@ -212,12 +277,14 @@ def test_journal_csv_rows_balance_per_entry_and_asset(api: Api, scenario: Scenar
     order = [r["entry_id"] for r in rows]
     assert [k for i, k in enumerate(order) if i == 0 or order[i - 1] != k] == list(entries)
 
-    card = [r for r in rows if r["reference"].startswith("card:") and r["posted_at"].startswith(
-        "2026-11-16")]
+    card = [
+        r
+        for r in rows
+        if r["reference"].startswith("card:") and r["posted_at"].startswith("2026-11-16")
+    ]
     assert [(r["account"], r["asset"], r["debit"], r["credit"], r["memo"]) for r in card] == [
         ("Assets:Clearing:Card", "USD", "100.00", "", "card deposit"),
-        (customer_account_name_str(scenario.a, Bucket.HELD), "USD", "", "100.00",
-         "card deposit"),
+        (customer_account_name_str(scenario.a, Bucket.HELD), "USD", "", "100.00", "card deposit"),
     ]
     assert card[0]["posted_at"] == "2026-11-16T15:00:00Z"
     assert card[0]["entry_type"] == "deposit"
@@ -226,19 +293,30 @@ def test_journal_csv_rows_balance_per_entry_and_asset(api: Api, scenario: Scenar
         ("Assets:Clearing:Crypto", "0.01000000", ""),
         (customer_account_name_str(scenario.a, Bucket.AVAILABLE), "", "0.01000000"),
     ]
-    trade_rows = [r for r in rows if r["entry_type"] == "trade"
-                  and r["reference"] == rows_of(rows, "trade")[0]["reference"]]
-    assert {(r["account"].split(":")[-1], r["asset"], r["debit"], r["credit"])
-            for r in trade_rows} == {
-        ("Held", "USD", "60.00", ""), ("Trading", "USD", "", "60.00"),
-        ("Trading", "BTC", "0.00090000", ""), ("Held", "BTC", "", "0.00090000"),
+    trade_rows = [
+        r
+        for r in rows
+        if r["entry_type"] == "trade" and r["reference"] == rows_of(rows, "trade")[0]["reference"]
+    ]
+    assert {
+        (r["account"].split(":")[-1], r["asset"], r["debit"], r["credit"]) for r in trade_rows
+    } == {
+        ("Held", "USD", "60.00", ""),
+        ("Trading", "USD", "", "60.00"),
+        ("Trading", "BTC", "0.00090000", ""),
+        ("Held", "BTC", "", "0.00090000"),
     }
     release_rows = [r for r in rows if r["entry_type"] == "hold_release"]
-    assert {(r["account"].split(":")[-1], r["asset"], r["debit"] or "-" + r["credit"])
-            for r in release_rows} == {
-        ("Held", "USD", "40.00"), ("Available", "USD", "-40.00"),
-        ("Held", "BTC", "0.00090000"), ("Available", "BTC", "-0.00090000"),
-        ("Held", "EUR", "50.00"), ("Available", "EUR", "-50.00"),
+    assert {
+        (r["account"].split(":")[-1], r["asset"], r["debit"] or "-" + r["credit"])
+        for r in release_rows
+    } == {
+        ("Held", "USD", "40.00"),
+        ("Available", "USD", "-40.00"),
+        ("Held", "BTC", "0.00090000"),
+        ("Available", "BTC", "-0.00090000"),
+        ("Held", "EUR", "50.00"),
+        ("Available", "EUR", "-50.00"),
     }
     chargebacks = rows_of(rows, "chargeback")
     assert [(r["account"].split(":")[-1], r["debit"], r["credit"]) for r in chargebacks] == [
@@ -250,10 +328,14 @@ def test_journal_csv_rows_balance_per_entry_and_asset(api: Api, scenario: Scenar
     ]
     final = [r for r in rows_of(rows, "withdrawal") if r["account"].endswith(":Held")]
     assert [(r["account"], r["asset"], r["debit"]) for r in final] == [
-        (customer_account_name_str(scenario.b, Bucket.HELD), "USD", "30.00")]
+        (customer_account_name_str(scenario.b, Bucket.HELD), "USD", "30.00")
+    ]
     # the destination of the failed withdrawal does not reach the journal's text unescaped
-    assert all(not r[c].startswith(("=", "+", "-", "@")) for r in rows for c in
-               ("reference", "memo", "account", "entry_type"))
+    assert all(
+        not r[c].startswith(("=", "+", "-", "@"))
+        for r in rows
+        for c in ("reference", "memo", "account", "entry_type")
+    )
 
 
 def rows_of(rows: list[dict[str, str]], entry_type: str) -> list[dict[str, str]]:
@@ -269,16 +351,23 @@ def test_journal_period_by_local_dates_and_instants(api: Api, scenario: Scenario
     tuesday = get_csv(api, "/v1/exports/journal.csv?from=2026-11-17&to=2026-11-17")
     assert {r["entry_type"] for r in tuesday} == {"trade"}
     # `to` is inclusive at the instant too; `from` inclusive
-    at_trade = get_csv(api, "/v1/exports/journal.csv?from=2026-11-17T15:00:00Z"
-                            "&to=2026-11-17T10:00:00-05:00")
+    at_trade = get_csv(
+        api, "/v1/exports/journal.csv?from=2026-11-17T15:00:00Z&to=2026-11-17T10:00:00-05:00"
+    )
     assert {r["entry_type"] for r in at_trade} == {"trade"}
-    assert get_csv(api, "/v1/exports/journal.csv?from=2026-11-17T15:00:00.000001Z"
-                        "&to=2026-11-18T09:59:59-05:00") == []
+    assert (
+        get_csv(
+            api,
+            "/v1/exports/journal.csv?from=2026-11-17T15:00:00.000001Z&to=2026-11-18T09:59:59-05:00",
+        )
+        == []
+    )
     # a date is a New York day: Monday 16 Nov 23:30 New York is Tuesday in UTC
     everything = get_csv(api, "/v1/exports/journal.csv?from=&to=")
     assert len(everything) == len(get_csv(api, "/v1/exports/journal.csv"))
-    by_days = (get_csv(api, "/v1/exports/journal.csv?to=2026-11-17")
-               + get_csv(api, "/v1/exports/journal.csv?from=2026-11-18"))
+    by_days = get_csv(api, "/v1/exports/journal.csv?to=2026-11-17") + get_csv(
+        api, "/v1/exports/journal.csv?from=2026-11-18"
+    )
     assert by_days == everything
 
 
@@ -301,14 +390,22 @@ def test_times_keep_their_microseconds_on_both_databases(api: Api, clock: Clock)
     clock.now = T3
     rows = get_csv(api, "/v1/exports/journal.csv")
     assert [r["posted_at"] for r in rows[::2]] == [
-        "2026-11-17T15:00:01Z", "2026-11-17T15:00:01.000123Z", "2026-11-17T15:00:01.500000Z"]
+        "2026-11-17T15:00:01Z",
+        "2026-11-17T15:00:01.000123Z",
+        "2026-11-17T15:00:01.500000Z",
+    ]
     # instants are inclusive to the microsecond
-    one = get_csv(api, "/v1/exports/journal.csv?from=2026-11-17T15:00:01.000123Z"
-                       "&to=2026-11-17T15:00:01.000123Z")
+    one = get_csv(
+        api,
+        "/v1/exports/journal.csv?from=2026-11-17T15:00:01.000123Z&to=2026-11-17T15:00:01.000123Z",
+    )
     assert [r["posted_at"] for r in one] == ["2026-11-17T15:00:01.000123Z"] * 2
     holds = parse_csv(api.get("/v1/exports/holds.csv", Role.ACCOUNTANT).get_data(as_text=True))
     assert {h["placed_at"] for h in holds} == {
-        "2026-11-17T15:00:01.500000Z", "2026-11-17T15:00:01.000123Z", "2026-11-17T15:00:01Z"}
+        "2026-11-17T15:00:01.500000Z",
+        "2026-11-17T15:00:01.000123Z",
+        "2026-11-17T15:00:01Z",
+    }
 
 
 # -- trial-balance.csv ----------------------------------------------------------------------
@@ -327,7 +424,7 @@ def customer_figures(rows: list[dict[str, str]], account: str) -> dict[str, dict
     found: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for row in rows:
         if row["account"].startswith(prefix):
-            found[row["asset"]][row["account"][len(prefix):]] = -Decimal(row["balance"])
+            found[row["asset"]][row["account"][len(prefix) :]] = -Decimal(row["balance"])
     return {
         asset: {
             "total": b["Available"] + b["Held"] + b["Withdrawing"],
@@ -357,17 +454,27 @@ def test_trial_balance_sums_to_zero_and_matches_balances(api: Api, scenario: Sce
         assert customer_figures(rows, account) == api_figures(all_balances(api, account))
     card = next(r for r in rows if r["account"] == Platform.CLEARING_CARD.value)
     assert (card["asset"], card["debit"], card["credit"], card["balance"]) == (
-        "USD", "210.00", "180.00", "30.00")
-    debt = next(r for r in rows if r["account"] == customer_account_name_str(
-        scenario.c, Bucket.AVAILABLE) and r["asset"] == "USD")
+        "USD",
+        "210.00",
+        "180.00",
+        "30.00",
+    )
+    debt = next(
+        r
+        for r in rows
+        if r["account"] == customer_account_name_str(scenario.c, Bucket.AVAILABLE)
+        and r["asset"] == "USD"
+    )
     assert debt["balance"] == "30.00"  # a debit balance: C owes what the chargeback took
     payouts = next(r for r in rows if r["account"] == Platform.PAYOUTS.value)
     assert (payouts["asset"], payouts["credit"], payouts["balance"]) == ("USD", "50.00", "-50.00")
-    held_b = next(r for r in rows if r["account"] == customer_account_name_str(
-        scenario.b, Bucket.HELD))
+    held_b = next(
+        r for r in rows if r["account"] == customer_account_name_str(scenario.b, Bucket.HELD)
+    )
     assert (held_b["debit"], held_b["credit"], held_b["balance"]) == ("30.00", "30.00", "0.00")
-    withdrawing_b = next(r for r in rows if r["account"] == customer_account_name_str(
-        scenario.b, Bucket.WITHDRAWING))
+    withdrawing_b = next(
+        r for r in rows if r["account"] == customer_account_name_str(scenario.b, Bucket.WITHDRAWING)
+    )
     assert (withdrawing_b["credit"], withdrawing_b["balance"]) == ("30.00", "-30.00")
     assert [r["account"] for r in rows] == sorted(r["account"] for r in rows)
 
@@ -400,17 +507,29 @@ def holds_rows(api: Api, query: str = "") -> list[dict[str, str]]:
 
 def api_as_rows(account: str, holds: list[dict[str, Any]]) -> set[tuple[str, ...]]:
     return {
-        (h["id"], account, h["deposit_id"], h["method"], h["asset"], h["amount"], lot["asset"],
-         lot["amount"], lot["status"], h["placed_at"], h["release_at"], h["released_at"] or "")
-        for h in holds for lot in h["lots"]
+        (
+            h["id"],
+            account,
+            h["deposit_id"],
+            h["method"],
+            h["asset"],
+            h["amount"],
+            lot["asset"],
+            lot["amount"],
+            lot["status"],
+            h["placed_at"],
+            h["release_at"],
+            h["released_at"] or "",
+        )
+        for h in holds
+        for lot in h["lots"]
     }
 
 
 def test_holds_export_equals_the_holds_api(api: Api, scenario: Scenario) -> None:
     rows = holds_rows(api)
     exported = {tuple(r[c] for c in HOLDS_HEADER) for r in rows}
-    expected = set().union(*(api_as_rows(acct, api_holds(api, acct))
-                             for acct in scenario.accounts))
+    expected = set().union(*(api_as_rows(acct, api_holds(api, acct)) for acct in scenario.accounts))
     assert exported == expected
     assert len(rows) == len(exported) == 6  # A card: USD + BTC; A PayPal; B; C: USD + BTC
     assert sorted((r["method"], r["lot_asset"], r["lot_amount"], r["status"]) for r in rows) == [
@@ -429,24 +548,27 @@ def test_holds_as_of_a_past_time(api: Api, scenario: Scenario) -> None:
     rows = holds_rows(api, "?as_of=2026-11-17T18:00:00Z")
     expected = api_as_rows(scenario.a, scenario.holds_snapshot[scenario.a])
     assert {tuple(r[c] for c in HOLDS_HEADER) for r in rows} == expected
-    assert {(r["method"], r["lot_asset"], r["lot_amount"], r["status"], r["released_at"])
-            for r in rows} == {
-        ("card", "USD", "40.00", "active", ""), ("card", "BTC", "0.00090000", "active", ""),
+    assert {
+        (r["method"], r["lot_asset"], r["lot_amount"], r["status"], r["released_at"]) for r in rows
+    } == {
+        ("card", "USD", "40.00", "active", ""),
+        ("card", "BTC", "0.00090000", "active", ""),
         ("paypal", "EUR", "50.00", "active", ""),
     }
     assert all(r["account_id"] == scenario.a for r in rows)
 
 
-def test_holds_as_of_between_chargeback_and_final_withdrawal(
-    api: Api, scenario: Scenario
-) -> None:
+def test_holds_as_of_between_chargeback_and_final_withdrawal(api: Api, scenario: Scenario) -> None:
     rows = holds_rows(api, "?as_of=2026-11-23T13:45:00Z")
-    expected = set().union(*(api_as_rows(acct, holds)
-                             for acct, holds in scenario.holds_after_chargeback.items()))
+    expected = set().union(
+        *(api_as_rows(acct, holds) for acct, holds in scenario.holds_after_chargeback.items())
+    )
     assert {tuple(r[c] for c in HOLDS_HEADER) for r in rows} == expected
-    assert sorted((r["lot_asset"], r["lot_amount"], r["status"]) for r in rows
-                  if r["account_id"] == scenario.c) == [
-        ("BTC", "0.00045000", "frozen"), ("USD", "0.00", "reversed")]
+    assert sorted(
+        (r["lot_asset"], r["lot_amount"], r["status"])
+        for r in rows
+        if r["account_id"] == scenario.c
+    ) == [("BTC", "0.00045000", "frozen"), ("USD", "0.00", "reversed")]
 
 
 # -- hold-rollforward.csv ------------------------------------------------------------------------
@@ -460,8 +582,13 @@ def rollforward(api: Api, query: str = "") -> dict[str, dict[str, Decimal]]:
     for row in parse_csv(response.get_data(as_text=True)):
         figures = {k: Decimal(v) for k, v in row.items() if k != "asset"}
         assert figures["closing"] == (
-            figures["opening"] + figures["placed"] - figures["released"] - figures["reversed"]
-            + figures["traded_in"] - figures["traded_out"]), row
+            figures["opening"]
+            + figures["placed"]
+            - figures["released"]
+            - figures["reversed"]
+            + figures["traded_in"]
+            - figures["traded_out"]
+        ), row
         result[row["asset"]] = figures
     return result
 
@@ -512,8 +639,9 @@ def test_rollforward_over_a_period(api: Api, scenario: Scenario) -> None:
 
 def post_entry(db: Database, entry: Entry) -> None:
     with db.write() as tx:
-        ledger.lock_balances(tx, {BalanceKey(p.account, p.amount.asset.code)
-                                  for p in entry.postings})
+        ledger.lock_balances(
+            tx, {BalanceKey(p.account, p.amount.asset.code) for p in entry.postings}
+        )
         ledger.post(tx, entry)
 
 
@@ -523,13 +651,23 @@ def test_formula_injection_is_escaped(api: Api, clock: Clock, db: Database) -> N
     assert deposit(api, account, "5.00", external_ref=INJECTION).status_code == 201
     usd = Asset("USD", 2)
     for reference, memo in [(INJECTION, "+SUM(A1:A9)"), ("-2+3", "@cmd"), ("\tTab", "\rCR")]:
-        post_entry(db, Entry(
-            type=EntryType.DEPOSIT, posted_at=T1, reference=reference, memo=memo,
-            postings=(Posting(Platform.CLEARING_BANK.value, Amount(Decimal("1.00"), usd)),
-                      Posting(customer_account_name(new_uuid(account), Bucket.AVAILABLE),
-                              Amount(Decimal("-1.00"), usd))),
-            id=new_id(),
-        ))
+        post_entry(
+            db,
+            Entry(
+                type=EntryType.DEPOSIT,
+                posted_at=T1,
+                reference=reference,
+                memo=memo,
+                postings=(
+                    Posting(Platform.CLEARING_BANK.value, Amount(Decimal("1.00"), usd)),
+                    Posting(
+                        customer_account_name(new_uuid(account), Bucket.AVAILABLE),
+                        Amount(Decimal("-1.00"), usd),
+                    ),
+                ),
+                id=new_id(),
+            ),
+        )
     clock.now = T3
     response = api.get("/v1/exports/journal.csv", Role.ACCOUNTANT)
     text = response.get_data(as_text=True)
@@ -553,17 +691,20 @@ def new_uuid(text: str) -> Any:
     return uuid.UUID(text)
 
 
-@pytest.mark.parametrize(("path", "detail_field"), [
-    ("/v1/exports/journal.csv?from=2026-13-01", "from"),
-    ("/v1/exports/journal.csv?from=yesterday", "from"),
-    ("/v1/exports/journal.csv?to=2026-11-20T10:00:00", "to"),
-    ("/v1/exports/journal.csv?from=2026-11-20&to=2026-11-19", "from"),
-    ("/v1/exports/journal.ledger?from=2026-11-20T10:00:00Z&to=2026-11-20T09:59:59Z", "from"),
-    ("/v1/exports/hold-rollforward.csv?from=2026-02-30", "from"),
-    ("/v1/exports/trial-balance.csv?as_of=2026-11-20T25:00:00Z", "as_of"),
-    ("/v1/exports/holds.csv?as_of=not-a-date", "as_of"),
-    ("/v1/exports/journal.csv?to=9999-12-31", "to"),
-])
+@pytest.mark.parametrize(
+    ("path", "detail_field"),
+    [
+        ("/v1/exports/journal.csv?from=2026-13-01", "from"),
+        ("/v1/exports/journal.csv?from=yesterday", "from"),
+        ("/v1/exports/journal.csv?to=2026-11-20T10:00:00", "to"),
+        ("/v1/exports/journal.csv?from=2026-11-20&to=2026-11-19", "from"),
+        ("/v1/exports/journal.ledger?from=2026-11-20T10:00:00Z&to=2026-11-20T09:59:59Z", "from"),
+        ("/v1/exports/hold-rollforward.csv?from=2026-02-30", "from"),
+        ("/v1/exports/trial-balance.csv?as_of=2026-11-20T25:00:00Z", "as_of"),
+        ("/v1/exports/holds.csv?as_of=not-a-date", "as_of"),
+        ("/v1/exports/journal.csv?to=9999-12-31", "to"),
+    ],
+)
 def test_bad_dates_are_422_problems(api: Api, path: str, detail_field: str) -> None:
     response = api.get(path, Role.ACCOUNTANT)
     assert response.status_code == 422, response.get_data(as_text=True)
@@ -573,9 +714,13 @@ def test_bad_dates_are_422_problems(api: Api, path: str, detail_field: str) -> N
     assert detail_field in body["errors"]
 
 
-EXPORT_PATHS = ["/v1/exports/journal.csv", "/v1/exports/trial-balance.csv",
-                "/v1/exports/holds.csv", "/v1/exports/journal.ledger",
-                "/v1/exports/hold-rollforward.csv"]
+EXPORT_PATHS = [
+    "/v1/exports/journal.csv",
+    "/v1/exports/trial-balance.csv",
+    "/v1/exports/holds.csv",
+    "/v1/exports/journal.ledger",
+    "/v1/exports/hold-rollforward.csv",
+]
 
 
 @pytest.mark.parametrize("path", EXPORT_PATHS)
@@ -593,13 +738,20 @@ def test_roles(api: Api, path: str) -> None:
 
 def test_empty_books_export_headers_only(api: Api) -> None:
     assert api.get("/v1/exports/journal.csv", Role.ACCOUNTANT).get_data(as_text=True) == (
-        ",".join(JOURNAL_HEADER) + "\r\n")
-    assert api.get("/v1/exports/trial-balance.csv", Role.ACCOUNTANT).get_data(
-        as_text=True) == ",".join(TRIAL_HEADER) + "\r\n"
-    assert api.get("/v1/exports/holds.csv", Role.ACCOUNTANT).get_data(
-        as_text=True) == ",".join(HOLDS_HEADER) + "\r\n"
-    assert api.get("/v1/exports/hold-rollforward.csv", Role.ACCOUNTANT).get_data(
-        as_text=True) == ",".join(ROLL_HEADER) + "\r\n"
+        ",".join(JOURNAL_HEADER) + "\r\n"
+    )
+    assert (
+        api.get("/v1/exports/trial-balance.csv", Role.ACCOUNTANT).get_data(as_text=True)
+        == ",".join(TRIAL_HEADER) + "\r\n"
+    )
+    assert (
+        api.get("/v1/exports/holds.csv", Role.ACCOUNTANT).get_data(as_text=True)
+        == ",".join(HOLDS_HEADER) + "\r\n"
+    )
+    assert (
+        api.get("/v1/exports/hold-rollforward.csv", Role.ACCOUNTANT).get_data(as_text=True)
+        == ",".join(ROLL_HEADER) + "\r\n"
+    )
 
 
 def test_exports_read_the_replica_when_configured(
@@ -619,8 +771,7 @@ def test_exports_read_the_replica_when_configured(
     account = client.open_account()
     assert deposit(client, account, "7.00", method="bank_transfer").status_code == 201
     runtime = app.extensions["ledger"]
-    rows = parse_csv(client.get("/v1/exports/journal.csv", Role.ACCOUNTANT)
-                     .get_data(as_text=True))
+    rows = parse_csv(client.get("/v1/exports/journal.csv", Role.ACCOUNTANT).get_data(as_text=True))
     export_db = runtime.export_database()
     assert export_db is not db
     assert export_db.url == replica_url
@@ -634,26 +785,41 @@ def test_exports_read_the_replica_when_configured(
 
 
 def run_cli(db: Database, *args: str) -> Any:
-    return CliRunner().invoke(main, list(args), env={"LEDGER_DATABASE_URL": db.url},
-                              catch_exceptions=False)
+    return CliRunner().invoke(
+        main, list(args), env={"LEDGER_DATABASE_URL": db.url}, catch_exceptions=False
+    )
 
 
-@pytest.mark.parametrize(("name", "path", "query"), [
-    ("journal", "journal.csv", ["--from", "2026-11-01", "--to", "2026-11-30"]),
-    ("ledger-journal", "journal.ledger", ["--from", "2026-11-01", "--to", "2026-11-30"]),
-    ("trial-balance", "trial-balance.csv", ["--as-of", "2026-11-20T16:00:00Z"]),
-    ("holds", "holds.csv", ["--as-of", "2026-11-17T18:00:00Z"]),
-    ("hold-rollforward", "hold-rollforward.csv", ["--from", "2026-11-17", "--to", "2026-11-20"]),
-])
+@pytest.mark.parametrize(
+    ("name", "path", "query"),
+    [
+        ("journal", "journal.csv", ["--from", "2026-11-01", "--to", "2026-11-30"]),
+        ("ledger-journal", "journal.ledger", ["--from", "2026-11-01", "--to", "2026-11-30"]),
+        ("trial-balance", "trial-balance.csv", ["--as-of", "2026-11-20T16:00:00Z"]),
+        ("holds", "holds.csv", ["--as-of", "2026-11-17T18:00:00Z"]),
+        (
+            "hold-rollforward",
+            "hold-rollforward.csv",
+            ["--from", "2026-11-17", "--to", "2026-11-20"],
+        ),
+    ],
+)
 def test_cli_export_writes_the_same_bytes_as_rest(
-    api: Api, db: Database, scenario: Scenario, tmp_path: Path, name: str, path: str,
+    api: Api,
+    db: Database,
+    scenario: Scenario,
+    tmp_path: Path,
+    name: str,
+    path: str,
     query: list[str],
 ) -> None:
     out = tmp_path / path
     result = run_cli(db, "export", name, *query, "-o", str(out))
     assert result.exit_code == 0, result.output
-    params = "&".join(f"{k.strip('-').replace('-', '_')}={v}"
-                      for k, v in zip(query[::2], query[1::2], strict=True))
+    params = "&".join(
+        f"{k.strip('-').replace('-', '_')}={v}"
+        for k, v in zip(query[::2], query[1::2], strict=True)
+    )
     rest = api.get(f"/v1/exports/{path}?{params}", Role.ACCOUNTANT).get_data()
     assert out.read_bytes() == rest
     assert len(rest.splitlines()) > 1
@@ -692,8 +858,9 @@ def test_files_reconcile_with_each_other(api: Api, scenario: Scenario) -> None:
         pair[0] += dec(row["debit"])
         pair[1] += dec(row["credit"])
     tb = trial(api, f"?as_of={t}")
-    assert {(r["account"], r["asset"]): [Decimal(r["debit"]), Decimal(r["credit"])]
-            for r in tb} == dict(totals)
+    assert {
+        (r["account"], r["asset"]): [Decimal(r["debit"]), Decimal(r["credit"])] for r in tb
+    } == dict(totals)
     # 4. holds, Held balances and the roll-forward's closing agree per asset
     lots: dict[str, Decimal] = defaultdict(Decimal)
     for row in holds_rows(api, f"?as_of={t}"):
@@ -710,10 +877,14 @@ def test_files_reconcile_with_each_other(api: Api, scenario: Scenario) -> None:
     moves: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
     for row in journal:
         if row["account"].endswith(":Held") and row["posted_at"] >= start:
-            column = {("deposit", "credit"): "placed", ("hold_release", "debit"): "released",
-                      ("withdrawal", "debit"): "released", ("chargeback", "debit"): "reversed",
-                      ("trade", "credit"): "traded_in", ("trade", "debit"): "traded_out"}[
-                (row["entry_type"], "debit" if row["debit"] else "credit")]
+            column = {
+                ("deposit", "credit"): "placed",
+                ("hold_release", "debit"): "released",
+                ("withdrawal", "debit"): "released",
+                ("chargeback", "debit"): "reversed",
+                ("trade", "credit"): "traded_in",
+                ("trade", "debit"): "traded_out",
+            }[(row["entry_type"], "debit" if row["debit"] else "credit")]
             moves[row["asset"]][column] += dec(row["debit"]) + dec(row["credit"])
     for asset, figures in roll.items():
         for column in ("placed", "released", "reversed", "traded_in", "traded_out"):
@@ -721,7 +892,8 @@ def test_files_reconcile_with_each_other(api: Api, scenario: Scenario) -> None:
     # the opening is the closing of the period before
     before = rollforward(api, "?to=2026-11-17")
     assert {a: r["opening"] for a, r in roll.items()} == {
-        a: before[a]["closing"] if a in before else Decimal(0) for a in roll}
+        a: before[a]["closing"] if a in before else Decimal(0) for a in roll
+    }
 
 
 def test_an_export_closed_midway_ends_its_transaction(
@@ -738,17 +910,27 @@ def test_an_export_closed_midway_ends_its_transaction(
     for n in range(6):
         assert deposit(api, account, f"{n + 1}.00", method="bank_transfer").status_code == 201
     monkeypatch.setattr(queries, "YIELD_PER", 2)  # six batches of two postings
-    bounds = exports.resolve_period(exports.ExportName.JOURNAL, from_text=None, to_text=None,
-                                    as_of_text=None, tz_name="America/New_York", now=T3)
+    bounds = exports.resolve_period(
+        exports.ExportName.JOURNAL,
+        from_text=None,
+        to_text=None,
+        as_of_text=None,
+        tz_name="America/New_York",
+        now=T3,
+    )
     seen: list[int] = []
-    chunks = exports.stream(db, exports.ExportName.JOURNAL, bounds, tz_name="America/New_York",
-                            on_rows=seen.append)
+    chunks = exports.stream(
+        db, exports.ExportName.JOURNAL, bounds, tz_name="America/New_York", on_rows=seen.append
+    )
     assert next(chunks).startswith("entry_id,")
     assert next(chunks).count("\r\n") == 2
     chunks.close()
     assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
-    whole = "".join(exports.stream(db, exports.ExportName.JOURNAL, bounds,
-                                   tz_name="America/New_York", on_rows=seen.append))
+    whole = "".join(
+        exports.stream(
+            db, exports.ExportName.JOURNAL, bounds, tz_name="America/New_York", on_rows=seen.append
+        )
+    )
     assert whole.count("\r\n") == 13
     assert seen == [2] * 6
     # over REST: the response is closed after a partial read
@@ -756,5 +938,7 @@ def test_an_export_closed_midway_ends_its_transaction(
     first = next(iter(response.response))
     response.close()
     assert first.startswith(b"entry_id,") or first.startswith("entry_id,")
-    assert api.get("/v1/exports/journal.csv", Role.ACCOUNTANT).get_data(as_text=True).count(
-        "\r\n") == 13
+    assert (
+        api.get("/v1/exports/journal.csv", Role.ACCOUNTANT).get_data(as_text=True).count("\r\n")
+        == 13
+    )

@@ -21,20 +21,36 @@ from tests.conftest import Api, Clock
 DEPOSITS, TRADES = "/v1/deposits", "/v1/trades"
 
 
-def deposit_body(account: str, amount: str = "100.00", method: str = "card",
-                 ref: str | None = None, asset: str = "USD") -> dict[str, Any]:
-    return {"account_id": account, "method": method, "asset": asset, "amount": amount,
-            "external_ref": ref or f"ref-{uuid.uuid4().hex}"}
+def deposit_body(
+    account: str,
+    amount: str = "100.00",
+    method: str = "card",
+    ref: str | None = None,
+    asset: str = "USD",
+) -> dict[str, Any]:
+    return {
+        "account_id": account,
+        "method": method,
+        "asset": asset,
+        "amount": amount,
+        "external_ref": ref or f"ref-{uuid.uuid4().hex}",
+    }
 
 
 def trade_body(account: str, ref: str | None = None) -> dict[str, Any]:
-    return {"account_id": account, "sell_asset": "USD", "sell_amount": "60.00",
-            "buy_asset": "BTC", "buy_amount": "0.00090000",
-            "external_ref": ref or f"fill-{uuid.uuid4().hex}"}
+    return {
+        "account_id": account,
+        "sell_asset": "USD",
+        "sell_amount": "60.00",
+        "buy_asset": "BTC",
+        "buy_amount": "0.00090000",
+        "external_ref": ref or f"fill-{uuid.uuid4().hex}",
+    }
 
 
-def post(api: Api, path: str, body: Any, key: str, role: Role | None = None,
-         bearer: str | None = None) -> Any:
+def post(
+    api: Api, path: str, body: Any, key: str, role: Role | None = None, bearer: str | None = None
+) -> Any:
     role = role or (Role.PAYMENTS if path == DEPOSITS else Role.TRADING)
     headers = api.headers(role, idem=key)
     if bearer is not None:
@@ -99,8 +115,11 @@ def test_same_key_different_body_is_409_reused(api: Api, db: Database) -> None:
     body = deposit_body(account)
     assert post(api, DEPOSITS, body, "dep-2").status_code == 201
     entries = count(db, journal_entries)
-    for changed in ({**body, "amount": "100.01"}, {**body, "external_ref": "other"},
-                    {**body, "method": "paypal"}):
+    for changed in (
+        {**body, "amount": "100.01"},
+        {**body, "external_ref": "other"},
+        {**body, "method": "paypal"},
+    ):
         response = post(api, DEPOSITS, changed, "dep-2")
         assert response.status_code == 409
         assert response.content_type == "application/problem+json"
@@ -141,8 +160,11 @@ def test_keys_are_scoped_per_api_key(api: Api, db: Database) -> None:
     assert third.get_json()["code"] == "duplicate_deposit"
     assert usd(api, account)["total"] == "30.00"
     with db.read() as conn:
-        stored = conn.execute(select(func.count()).select_from(idempotency_keys)
-                              .where(idempotency_keys.c.key == "shared")).scalar_one()
+        stored = conn.execute(
+            select(func.count())
+            .select_from(idempotency_keys)
+            .where(idempotency_keys.c.key == "shared")
+        ).scalar_one()
     assert stored == 2
 
 
@@ -172,8 +194,14 @@ def test_a_failed_request_does_not_consume_the_key(api: Api, db: Database) -> No
     assert refused.get_json()["code"] == "insufficient_funds"
     assert count(db, trades) == 0
     with db.read() as conn:
-        assert conn.execute(select(func.count()).select_from(idempotency_keys)
-                            .where(idempotency_keys.c.key == "retry-me")).scalar_one() == 0
+        assert (
+            conn.execute(
+                select(func.count())
+                .select_from(idempotency_keys)
+                .where(idempotency_keys.c.key == "retry-me")
+            ).scalar_one()
+            == 0
+        )
 
     assert post(api, DEPOSITS, deposit_body(account), "fund").status_code == 201
     retried = post(api, TRADES, body, "retry-me")
@@ -257,8 +285,9 @@ def test_concurrent_requests_with_the_same_key_move_money_once(
     for t in threads:
         t.join(60)
     assert len(responses) == workers
-    originals = [r for r in responses
-                 if r.status_code == 201 and "Idempotent-Replayed" not in r.headers]
+    originals = [
+        r for r in responses if r.status_code == 201 and "Idempotent-Replayed" not in r.headers
+    ]
     assert len(originals) == 1, [(r.status_code, r.get_json()) for r in responses]
     for r in responses:
         if r is originals[0]:

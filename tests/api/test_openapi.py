@@ -92,8 +92,11 @@ def test_the_contract_routes_are_documented(document: dict[str, Any]) -> None:
 
 def test_every_v1_route_requires_a_bearer_key(document: dict[str, Any]) -> None:
     schemes = document["components"]["securitySchemes"]
-    bearer = {name for name, scheme in schemes.items()
-              if scheme.get("type") == "http" and scheme.get("scheme", "").lower() == "bearer"}
+    bearer = {
+        name
+        for name, scheme in schemes.items()
+        if scheme.get("type") == "http" and scheme.get("scheme", "").lower() == "bearer"
+    }
     assert bearer
     checked = 0
     for path, method, operation in operations(document):
@@ -110,8 +113,12 @@ def test_every_v1_route_requires_a_bearer_key(document: dict[str, Any]) -> None:
 
 def test_money_amounts_are_documented_as_strings(document: dict[str, Any]) -> None:
     schemas = document["components"]["schemas"]
-    for name, field in [("DepositCreate", "amount"), ("TradeCreate", "sell_amount"),
-                        ("TradeCreate", "buy_amount"), ("QuoteRequest", "amount")]:
+    for name, field in [
+        ("DepositCreate", "amount"),
+        ("TradeCreate", "sell_amount"),
+        ("TradeCreate", "buy_amount"),
+        ("QuoteRequest", "amount"),
+    ]:
         prop = schemas[name]["properties"][field]
         assert prop["type"] == "string", (name, field, prop)
 
@@ -121,9 +128,11 @@ def test_no_operation_answers_500(built: tuple[Any, str]) -> None:
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
     client = app.test_client()
     # a real account, so generated requests sometimes reach past "account not found"
-    created = client.post("/v1/accounts", json={"external_id": "fuzz", "country": "GB"},
-                          headers={"Authorization": f"Bearer {admin}",
-                                   "X-Client-Country": "GB"})
+    created = client.post(
+        "/v1/accounts",
+        json={"external_id": "fuzz", "country": "GB"},
+        headers={"Authorization": f"Bearer {admin}", "X-Client-Country": "GB"},
+    )
     assert created.status_code == 201
     account = created.get_json()["id"]
 
@@ -133,9 +142,13 @@ def test_no_operation_answers_500(built: tuple[Any, str]) -> None:
     headers = {"Authorization": f"Bearer {admin}", "X-Client-Country": "GB"}
 
     def fuzz(strategy: Any, label: str) -> None:
-        @settings(max_examples=5, deadline=None, database=None,
-                  phases=[Phase.explicit, Phase.generate],
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=5,
+            deadline=None,
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=strategy)
         def run(case: Any) -> None:
             nonlocal calls
@@ -149,11 +162,12 @@ def test_no_operation_answers_500(built: tuple[Any, str]) -> None:
     for result in schema.get_all_operations():
         operation = result.ok()
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            path_parameters = ({"account_id": account}
-                               if "{account_id}" in operation.path
-                               and mode is GenerationMode.POSITIVE else None)
-            strategy = operation.as_strategy(generation_mode=mode,
-                                             path_parameters=path_parameters)
+            path_parameters = (
+                {"account_id": account}
+                if "{account_id}" in operation.path and mode is GenerationMode.POSITIVE
+                else None
+            )
+            strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_parameters)
             fuzz(strategy, f"{operation.label} [{mode.value}]")
     assert calls >= 100
     assert not failures, "\n".join(failures[:20])

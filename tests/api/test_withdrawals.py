@@ -28,22 +28,29 @@ def fund(api: Api, account: str, amount: str = "100.00", asset: str = "USD") -> 
     assert response.status_code == 201, response.get_json()
 
 
-def withdraw(api: Api, account: str, amount: str, asset: str = "USD",
-             destination: str = "dest-1", **kw: Any) -> Any:
+def withdraw(
+    api: Api, account: str, amount: str, asset: str = "USD", destination: str = "dest-1", **kw: Any
+) -> Any:
     body = {"account_id": account, "asset": asset, "amount": amount, "destination": destination}
     return api.post("/v1/withdrawals", body, kw.pop("role", Role.TRADING), **kw)
 
 
-def act(api: Api, withdrawal_id: str, action: str, body: dict[str, Any] | None = None,
-        role: Role | None = None, **kw: Any) -> Any:
+def act(
+    api: Api,
+    withdrawal_id: str,
+    action: str,
+    body: dict[str, Any] | None = None,
+    role: Role | None = None,
+    **kw: Any,
+) -> Any:
     default = Role.COMPLIANCE if action in ("approve", "reject") else Role.PAYMENTS
-    return api.post(f"/v1/withdrawals/{withdrawal_id}/{action}", body or {}, role or default,
-                    **kw)
+    return api.post(f"/v1/withdrawals/{withdrawal_id}/{action}", body or {}, role or default, **kw)
 
 
 def set_rate(api: Api, asset: str, usd: Any, role: Role = Role.COMPLIANCE) -> Any:
-    return api.client.put(f"/v1/rates/{asset}", json={"usd": usd},
-                          headers=api.headers(role, idem=None))
+    return api.client.put(
+        f"/v1/rates/{asset}", json={"usd": usd}, headers=api.headers(role, idem=None)
+    )
 
 
 def history(api: Api, account: str) -> list[dict[str, Any]]:
@@ -71,15 +78,21 @@ def test_request_and_complete_a_withdrawal(api: Api, db: Database, clock: Clock)
     uuid.UUID(body["id"])
     assert body["status"] == "pending"
     assert body["account_id"] == account
-    assert (body["asset"], body["amount"], body["destination"]) == ("USD", "40.00",
-                                                                    "GB00 BANK 1234")
+    assert (body["asset"], body["amount"], body["destination"]) == (
+        "USD",
+        "40.00",
+        "GB00 BANK 1234",
+    )
     assert body["kind"] == "standard"
     assert body["txid"] is None
     assert body["reason"] is None
     assert body["created_at"] == body["updated_at"] == "2026-11-20T20:00:00Z"
     row = balance(api, account)
     assert (row["total"], row["available_to_withdraw"], row["pending_withdrawals"]) == (
-        "100.00", "60.00", "40.00")
+        "100.00",
+        "60.00",
+        "40.00",
+    )
     assert api.get(f"/v1/withdrawals/{body['id']}", Role.ACCOUNTANT).get_json() == body
 
     clock.now += timedelta(minutes=5)
@@ -94,12 +107,16 @@ def test_request_and_complete_a_withdrawal(api: Api, db: Database, clock: Clock)
     assert replay.get_json() == completed
     row = balance(api, account)
     assert (row["total"], row["available_to_withdraw"], row["pending_withdrawals"]) == (
-        "60.00", "60.00", "0.00")
+        "60.00",
+        "60.00",
+        "0.00",
+    )
     items = history(api, account)
-    assert [(i["type"], i["status"]) for i in items] == [("withdrawal", "completed"),
-                                                         ("deposit", "settled")]
-    assert (items[0]["id"], items[0]["amount"], items[0]["txid"]) == (body["id"], "40.00",
-                                                                      "0xabc")
+    assert [(i["type"], i["status"]) for i in items] == [
+        ("withdrawal", "completed"),
+        ("deposit", "settled"),
+    ]
+    assert (items[0]["id"], items[0]["amount"], items[0]["txid"]) == (body["id"], "40.00", "0xabc")
     assert_books_sound(db)
 
 
@@ -111,11 +128,17 @@ def test_failed_withdrawal_returns_funds_and_is_final(api: Api, db: Database) ->
     failed = act(api, wid, "fail", {"reason": "beneficiary bank rejected"})
     assert failed.status_code == 200, failed.get_json()
     assert (failed.get_json()["status"], failed.get_json()["reason"]) == (
-        "failed", "beneficiary bank rejected")
+        "failed",
+        "beneficiary bank rejected",
+    )
     row = balance(api, account)
     assert (row["available_to_withdraw"], row["pending_withdrawals"]) == ("100.00", "0.00")
-    for action, body in (("complete", {"txid": "t"}), ("fail", {"reason": "again"}),
-                         ("approve", {}), ("reject", {})):
+    for action, body in (
+        ("complete", {"txid": "t"}),
+        ("fail", {"reason": "again"}),
+        ("approve", {}),
+        ("reject", {}),
+    ):
         response = act(api, wid, action, body)
         assert response.status_code == 409, action
         assert response.get_json()["code"] == "invalid_withdrawal_state"
@@ -149,8 +172,10 @@ def test_review_above_threshold_then_approve_or_reject(api: Api, db: Database) -
     assert rejected.status_code == 200, rejected.get_json()
     assert rejected.get_json()["status"] == "rejected"
     row = balance(api, account, "BTC")
-    assert (row["available_to_withdraw"], row["pending_withdrawals"]) == ("0.59999998",
-                                                                          "0.20000000")
+    assert (row["available_to_withdraw"], row["pending_withdrawals"]) == (
+        "0.59999998",
+        "0.20000000",
+    )
     actions = api.get(f"/v1/accounts/{account}/audit", Role.COMPLIANCE).get_json()["items"]
     assert [a["action"] for a in actions] == ["withdrawal_rejected", "withdrawal_approved"]
     assert actions[0]["actor"] == "test-compliance"
@@ -167,9 +192,13 @@ def test_roles_of_withdrawal_routes(api: Api, db: Database) -> None:
     for role in (Role.PAYMENTS, Role.COMPLIANCE, Role.OPERATIONS, Role.ACCOUNTANT):
         assert withdraw(api, account, "1.00", role=role).status_code == 403
     wid = withdraw(api, account, "1.00").get_json()["id"]
-    for action, role in (("complete", Role.COMPLIANCE), ("complete", Role.TRADING),
-                         ("fail", Role.COMPLIANCE), ("approve", Role.PAYMENTS),
-                         ("reject", Role.TRADING)):
+    for action, role in (
+        ("complete", Role.COMPLIANCE),
+        ("complete", Role.TRADING),
+        ("fail", Role.COMPLIANCE),
+        ("approve", Role.PAYMENTS),
+        ("reject", Role.TRADING),
+    ):
         body = {"txid": "t"} if action == "complete" else {"reason": "r"}
         response = act(api, wid, action, body, role)
         assert response.status_code == 403, (action, role)
@@ -241,8 +270,7 @@ def test_held_deposit_is_withdrawable_only_after_release(
     assert accepted.status_code == 201, accepted.get_json()
     holds = api.get(f"/v1/accounts/{account}/holds").get_json()["items"]
     assert holds[0]["status"] == "released"
-    assert [i["type"] for i in history(api, account)] == ["withdrawal", "hold_release",
-                                                          "deposit"]
+    assert [i["type"] for i in history(api, account)] == ["withdrawal", "hold_release", "deposit"]
     assert_books_sound(db)
 
 
@@ -317,8 +345,11 @@ def test_verified_tier_limit_and_review(api: Api, db: Database) -> None:
     assert first["status"] == "review"  # above the review threshold, within the limit
     assert withdraw(api, account, "985000.00").status_code == 201
     over = withdraw(api, account, "0.01").get_json()
-    assert (over["code"], over["limit"], over["used"]) == ("daily_limit_exceeded",
-                                                           "1000000.00", "1000000.00")
+    assert (over["code"], over["limit"], over["used"]) == (
+        "daily_limit_exceeded",
+        "1000000.00",
+        "1000000.00",
+    )
     assert act(api, first["id"], "reject", {"reason": "r"}).status_code == 200
     assert withdraw(api, account, "0.01").status_code == 201
     assert_books_sound(db)
@@ -330,8 +361,10 @@ def test_asset_without_rate_cannot_be_withdrawn(api: Api, db: Database) -> None:
     fund(api, account, "50.00", "USD")
     response = withdraw(api, account, "0.10000000", "ETH")
     assert response.status_code == 409
-    assert (response.get_json()["code"], response.get_json()["asset"]) == ("rate_unavailable",
-                                                                           "ETH")
+    assert (response.get_json()["code"], response.get_json()["asset"]) == (
+        "rate_unavailable",
+        "ETH",
+    )
     assert withdraw(api, account, "10.00", "USD").status_code == 201  # USD is the unit
     assert set_rate(api, "ETH", "3000.123456789").status_code == 200
     accepted = withdraw(api, account, "0.10000000", "ETH")
@@ -342,9 +375,12 @@ def test_asset_without_rate_cannot_be_withdrawn(api: Api, db: Database) -> None:
 def test_reference_rates(api: Api, db: Database, clock: Clock) -> None:
     response = set_rate(api, "btc", "67000.00")
     assert response.status_code == 200, response.get_json()
-    assert response.get_json() == {"asset": "BTC", "usd": "67000.00",
-                                   "updated_at": "2026-11-20T20:00:00Z",
-                                   "updated_by": "test-compliance"}
+    assert response.get_json() == {
+        "asset": "BTC",
+        "usd": "67000.00",
+        "updated_at": "2026-11-20T20:00:00Z",
+        "updated_by": "test-compliance",
+    }
     assert set_rate(api, "BTC", "68000.5").get_json()["usd"] == "68000.5"
     for bad in (67000, 67000.5, "0", "0.00", "-1", "1e5", "", "abc", None, True):
         bad_response = set_rate(api, "BTC", bad)
@@ -357,8 +393,7 @@ def test_reference_rates(api: Api, db: Database, clock: Clock) -> None:
     for role in (Role.TRADING, Role.PAYMENTS, Role.OPERATIONS, Role.ACCOUNTANT):
         assert set_rate(api, "BTC", "1.00", role).status_code == 403
     rates = api.get("/v1/rates", Role.TRADING).get_json()
-    assert [(r["asset"], r["usd"]) for r in rates["items"]] == [("BTC", "68000.5"),
-                                                               ("USD", "1.00")]
+    assert [(r["asset"], r["usd"]) for r in rates["items"]] == [("BTC", "68000.5"), ("USD", "1.00")]
     assert rates["next_cursor"] is None
     assert_books_sound(db)
 
@@ -374,15 +409,18 @@ def test_concurrent_withdrawals_never_overdraw(app: Any, api: Api, db: Database)
     serving = threading.Thread(target=server.serve_forever, daemon=True)
     serving.start()
     url = f"http://127.0.0.1:{server.server_port}/v1/withdrawals"
-    body = json.dumps({"account_id": account, "asset": "USD", "amount": "60.00",
-                       "destination": "dest"}).encode()
+    body = json.dumps(
+        {"account_id": account, "asset": "USD", "amount": "60.00", "destination": "dest"}
+    ).encode()
     start = threading.Barrier(20)
     results: list[tuple[int, dict[str, Any]]] = []
     lock = threading.Lock()
 
     def request(n: int) -> None:
-        headers = {**api.headers(Role.TRADING, idem=f"race-{n}"),
-                   "Content-Type": "application/json"}
+        headers = {
+            **api.headers(Role.TRADING, idem=f"race-{n}"),
+            "Content-Type": "application/json",
+        }
         req = urllib.request.Request(url, data=body, headers=headers, method="POST")
         start.wait()
         try:
@@ -405,10 +443,14 @@ def test_concurrent_withdrawals_never_overdraw(app: Any, api: Api, db: Database)
         server.server_close()
     assert sorted(status for status, _ in results) == [201] + [409] * 19, results
     assert {body["code"] for status, body in results if status == 409} == {
-        "insufficient_withdrawable_funds"}
+        "insufficient_withdrawable_funds"
+    }
     row = balance(api, account)
     assert (row["total"], row["available_to_withdraw"], row["pending_withdrawals"]) == (
-        "100.00", "40.00", "60.00")
+        "100.00",
+        "40.00",
+        "60.00",
+    )
     listed = api.get(f"/v1/withdrawals?account_id={account}").get_json()["items"]
     assert len(listed) == 1
     assert_books_sound(db)
@@ -424,8 +466,9 @@ def test_withdrawal_list_pages(api: Api, db: Database, clock: Clock) -> None:
     page = api.get(f"/v1/withdrawals?account_id={account}&limit=2").get_json()
     seen = [w["id"] for w in page["items"]]
     while page["next_cursor"]:
-        page = api.get(f"/v1/withdrawals?account_id={account}&limit=2"
-                       f"&cursor={page['next_cursor']}").get_json()
+        page = api.get(
+            f"/v1/withdrawals?account_id={account}&limit=2&cursor={page['next_cursor']}"
+        ).get_json()
         seen += [w["id"] for w in page["items"]]
     assert seen == ids[::-1]
     assert api.get("/v1/withdrawals?status=nope").status_code == 422

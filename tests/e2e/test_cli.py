@@ -41,15 +41,31 @@ def run(db: Database, *args: str) -> Result:
 
 def new_account(db: Database) -> uuid.UUID:
     with db.write() as tx:
-        return open_account(tx, OpenAccount(f"cli-{uuid.uuid4().hex}", "GB", Tier.BASIC),
-                            client_country="GB", blocked=frozenset({"US"}), now=SETTLED).id
+        return open_account(
+            tx,
+            OpenAccount(f"cli-{uuid.uuid4().hex}", "GB", Tier.BASIC),
+            client_country="GB",
+            blocked=frozenset({"US"}),
+            now=SETTLED,
+        ).id
 
 
-def deposit(db: Database, account: uuid.UUID, *, method: Method = Method.CARD,
-            amount: str = "100.00", settled_at: datetime = SETTLED) -> Any:
-    cmd = DepositCommand(account_id=account, method=method, asset="USD",
-                         amount=Decimal(amount), external_ref=f"cli-{uuid.uuid4().hex}",
-                         settled_at=settled_at)
+def deposit(
+    db: Database,
+    account: uuid.UUID,
+    *,
+    method: Method = Method.CARD,
+    amount: str = "100.00",
+    settled_at: datetime = SETTLED,
+) -> Any:
+    cmd = DepositCommand(
+        account_id=account,
+        method=method,
+        asset="USD",
+        amount=Decimal(amount),
+        external_ref=f"cli-{uuid.uuid4().hex}",
+        settled_at=settled_at,
+    )
     with db.write() as tx:
         return record_deposit(tx, cmd, settings=Settings(database_url=db.url), now=AFTER)
 
@@ -66,8 +82,9 @@ def journal_size(db: Database) -> int:
 
 def assert_clean_failure(result: Result, *fragments: str) -> None:
     """A non-zero exit with a message, not an exception escaping the command."""
-    assert result.exception is None or isinstance(result.exception, SystemExit), (
-        repr(result.exception))
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
     assert result.exit_code != 0
     assert "Traceback" not in result.output
     assert "Traceback" not in result.stderr
@@ -92,11 +109,13 @@ def test_keys_create_prints_only_the_key_and_the_key_works(db: Database, app: An
     headers = {"Authorization": f"Bearer {key}", "X-Client-Country": "GB"}
     assert client.get("/v1/hold-policies", headers=headers).status_code == 200
     # the key carries its role: payments may not open accounts
-    refused = client.post("/v1/accounts", json={"external_id": "k", "country": "GB"},
-                          headers=headers)
+    refused = client.post(
+        "/v1/accounts", json={"external_id": "k", "country": "GB"}, headers=headers
+    )
     assert refused.status_code == 403
-    unknown = client.get("/v1/hold-policies",
-                         headers={**headers, "Authorization": f"Bearer {key}x"})
+    unknown = client.get(
+        "/v1/hold-policies", headers={**headers, "Authorization": f"Bearer {key}x"}
+    )
     assert unknown.status_code == 401
 
 
@@ -184,8 +203,7 @@ def test_release_holds_dry_run_reports_and_changes_nothing(db: Database) -> None
 def test_release_holds_as_of_is_inclusive_to_the_microsecond(db: Database) -> None:
     account = new_account(db)
     due = deposit(db, account)
-    later = deposit(db, account, amount="7.00",
-                    settled_at=SETTLED.replace(microsecond=1))
+    later = deposit(db, account, amount="7.00", settled_at=SETTLED.replace(microsecond=1))
     assert due.hold.release_at == datetime(2026, 11, 25, 20, 0, tzinfo=UTC)
     assert later.hold.release_at == datetime(2026, 11, 25, 20, 0, 0, 1, tzinfo=UTC)
 
@@ -246,13 +264,25 @@ def test_release_holds_as_of_out_of_range_in_utc_fails_cleanly(db: Database) -> 
 
 def test_console_script_prints_the_key_alone(db: Database) -> None:
     env = {**os.environ, "LEDGER_DATABASE_URL": db.url}
-    done = subprocess.run([str(LEDGER), "keys", "create", "--role", "payments", "--name", "x"],
-                          env=env, capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [str(LEDGER), "keys", "create", "--role", "payments", "--name", "x"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("\n") == 1
     assert done.stdout.startswith("lk_")
-    dup = subprocess.run([str(LEDGER), "keys", "create", "--role", "payments", "--name", "x"],
-                         env=env, capture_output=True, text=True, timeout=60, check=False)
+    dup = subprocess.run(
+        [str(LEDGER), "keys", "create", "--role", "payments", "--name", "x"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert dup.returncode == 1
     assert dup.stdout == ""
     assert "exists" in dup.stderr

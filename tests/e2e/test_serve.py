@@ -38,9 +38,14 @@ def test_serve_migrated_sqlite_from_another_directory(tmp_path: Path) -> None:
     key = subprocess.run([str(LEDGER), "keys", "bootstrap"], **run).stdout.strip()  # type: ignore[call-overload]
     assert key.startswith("lk_")
     port = _free_port()
-    server = subprocess.Popen([str(LEDGER), "serve", "--port", str(port), "--workers", "1"],
-                              env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [str(LEDGER), "serve", "--port", str(port), "--workers", "1"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -54,8 +59,9 @@ def test_serve_migrated_sqlite_from_another_directory(tmp_path: Path) -> None:
                 time.sleep(0.2)
         assert status == 200
         assert _get(f"{base}/readyz") == (200, {"status": "ready", "detail": "schema at 0005"})
-        status, problem = _get(f"{base}/v1/accounts/{uuid.uuid4()}",
-                               {"Authorization": f"Bearer {key}"})
+        status, problem = _get(
+            f"{base}/v1/accounts/{uuid.uuid4()}", {"Authorization": f"Bearer {key}"}
+        )
         assert (status, problem["code"]) == (404, "account_not_found")
     finally:
         server.terminate()

@@ -66,8 +66,9 @@ def test_the_balance_lock_sees_a_slot_created_while_it_waited(db: Database) -> N
     seen: list[dict[BalanceKey, int]] = []
     with db.write() as first:
         assert ledger.lock_balances(first, [PAYOUTS]) == {PAYOUTS: -1000}
-        ledger.post(first, move(available(alice), Platform.PAYOUTS.value, usd("5.00"),
-                                account=alice))
+        ledger.post(
+            first, move(available(alice), Platform.PAYOUTS.value, usd("5.00"), account=alice)
+        )
 
         def second() -> None:
             with db.write() as tx:

@@ -48,8 +48,13 @@ def hledger() -> str:
 
 
 def run(hledger: str, journal: Path, *args: str) -> str:
-    done = subprocess.run([hledger, "-f", str(journal), *args], capture_output=True, text=True,
-                          timeout=120, check=False)
+    done = subprocess.run(
+        [hledger, "-f", str(journal), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, f"hledger {' '.join(args)} failed:\n{done.stderr}"
     return done.stdout
 
@@ -62,8 +67,7 @@ def download(api: Api, path: str, target: Path) -> Path:
 
 
 def hledger_balances(hledger: str, journal: Path) -> dict[tuple[str, str], Decimal]:
-    out = run(hledger, journal, "balance", "--flat", "--no-total", "--layout", "bare",
-              "-O", "csv")
+    out = run(hledger, journal, "balance", "--flat", "--no-total", "--layout", "bare", "-O", "csv")
     result = {}
     for row in csv.DictReader(io.StringIO(out)):
         value = Decimal(row["balance"])
@@ -89,15 +93,22 @@ def add_odd_entries(db: Database, account: str) -> None:
         tx.execute(insert(assets).values(code="1INCH", scale=0))
     inch, usd = Asset("1INCH", 0), Asset("USD", 2)
     available = customer_account_name(uuid.UUID(account), Bucket.AVAILABLE)
-    post_entry(db, Entry(
-        type=EntryType.DEPOSIT, posted_at=T1, reference="odd; ref\nwith  break",
-        memo="memo, with; punctuation\r\n=1+1",
-        postings=(Posting(Platform.CLEARING_CRYPTO.value, Amount(Decimal(1234), inch)),
-                  Posting(available, Amount(Decimal(-1234), inch)),
-                  Posting(Platform.CLEARING_BANK.value, Amount(Decimal("0.01"), usd)),
-                  Posting(available, Amount(Decimal("-0.01"), usd))),
-        id=new_id(),
-    ))
+    post_entry(
+        db,
+        Entry(
+            type=EntryType.DEPOSIT,
+            posted_at=T1,
+            reference="odd; ref\nwith  break",
+            memo="memo, with; punctuation\r\n=1+1",
+            postings=(
+                Posting(Platform.CLEARING_CRYPTO.value, Amount(Decimal(1234), inch)),
+                Posting(available, Amount(Decimal(-1234), inch)),
+                Posting(Platform.CLEARING_BANK.value, Amount(Decimal("0.01"), usd)),
+                Posting(available, Amount(Decimal("-0.01"), usd)),
+            ),
+            id=new_id(),
+        ),
+    )
 
 
 def test_hledger_reads_the_journal_and_agrees_with_the_trial_balance(
@@ -118,7 +129,8 @@ def test_hledger_reads_the_journal_and_agrees_with_the_trial_balance(
     assert [r["code"] for r in register] == [r["entry_id"] for r in rows]
     assert [r["account"] for r in register] == [r["account"] for r in rows]
     assert [Decimal(r["amount"].split()[0].strip('"')) for r in register] == [
-        Decimal(r["debit"] or "-" + r["credit"]) for r in rows]
+        Decimal(r["debit"] or "-" + r["credit"]) for r in rows
+    ]
     stats = re.search(r"^Transactions\s*:\s*(\d+)", run(hledger, journal, "stats"), re.M)
     assert stats is not None
     assert int(stats.group(1)) == len({r["entry_id"] for r in rows})
@@ -130,23 +142,35 @@ def test_hledger_periods_match_the_exports(
     build_scenario(api, clock, db)
     assert clock.now == T7
     # a journal up to a past moment balances to the trial balance as of that moment
-    past = download(api, "/v1/exports/journal.ledger?to=2026-11-17T18:00:00Z",
-                    tmp_path / "past.journal")
+    past = download(
+        api, "/v1/exports/journal.ledger?to=2026-11-17T18:00:00Z", tmp_path / "past.journal"
+    )
     run(hledger, past, "check", "--strict")
     assert hledger_balances(hledger, past) == trial_balances(api, "?as_of=2026-11-17T18:00:00Z")
     # transactions are dated in the calendar's time zone, so hledger's day
     # filter selects what the export's date filter selects
     whole = download(api, "/v1/exports/journal.ledger", tmp_path / "whole.journal")
-    tuesday = csv.DictReader(io.StringIO(run(
-        hledger, whole, "register", "-b", "2026-11-17", "-e", "2026-11-18", "-O", "csv")))
-    exported = parse_csv(api.get("/v1/exports/journal.csv?from=2026-11-17&to=2026-11-17",
-                                 Role.ACCOUNTANT).get_data(as_text=True))
+    tuesday = csv.DictReader(
+        io.StringIO(
+            run(hledger, whole, "register", "-b", "2026-11-17", "-e", "2026-11-18", "-O", "csv")
+        )
+    )
+    exported = parse_csv(
+        api.get("/v1/exports/journal.csv?from=2026-11-17&to=2026-11-17", Role.ACCOUNTANT).get_data(
+            as_text=True
+        )
+    )
     assert [(r["code"], r["account"]) for r in tuesday] == [
-        (r["entry_id"], r["account"]) for r in exported]
+        (r["entry_id"], r["account"]) for r in exported
+    ]
     assert {r["entry_type"] for r in exported} == {"trade"}
     # the same period exported as journal.ledger parses to the same postings
-    period = download(api, "/v1/exports/journal.ledger?from=2026-11-17&to=2026-11-17",
-                      tmp_path / "tuesday.journal")
+    period = download(
+        api,
+        "/v1/exports/journal.ledger?from=2026-11-17&to=2026-11-17",
+        tmp_path / "tuesday.journal",
+    )
     run(hledger, period, "check", "--strict")
-    assert len(list(csv.DictReader(io.StringIO(run(hledger, period, "register", "-O", "csv"))))
-               ) == len(exported)
+    assert len(
+        list(csv.DictReader(io.StringIO(run(hledger, period, "register", "-O", "csv"))))
+    ) == len(exported)

@@ -33,8 +33,13 @@ NOW = datetime(2026, 11, 20, 20, 0, tzinfo=UTC)
 
 def new_account(db: Database) -> uuid.UUID:
     with db.write() as tx:
-        record = open_account(tx, OpenAccount(f"ext-{uuid.uuid4().hex}", "GB", Tier.BASIC),
-                              client_country="GB", blocked=frozenset({"US"}), now=NOW)
+        record = open_account(
+            tx,
+            OpenAccount(f"ext-{uuid.uuid4().hex}", "GB", Tier.BASIC),
+            client_country="GB",
+            blocked=frozenset({"US"}),
+            now=NOW,
+        )
     return record.id
 
 
@@ -42,12 +47,22 @@ def available(account: uuid.UUID) -> str:
     return customer_account_name(account, Bucket.AVAILABLE)
 
 
-def move(debit: str, credit: str, amount: Amount, *, kind: EntryType = EntryType.DEPOSIT,
-         account: uuid.UUID | None = None) -> Entry:
+def move(
+    debit: str,
+    credit: str,
+    amount: Amount,
+    *,
+    kind: EntryType = EntryType.DEPOSIT,
+    account: uuid.UUID | None = None,
+) -> Entry:
     """An entry moving ``amount`` from ``credit`` to ``debit``."""
-    return Entry(type=kind, posted_at=NOW, reference=f"test:{uuid.uuid4().hex[:8]}",
-                 postings=(Posting(debit, amount), Posting(credit, -amount)),
-                 account_id=account)
+    return Entry(
+        type=kind,
+        posted_at=NOW,
+        reference=f"test:{uuid.uuid4().hex[:8]}",
+        postings=(Posting(debit, amount), Posting(credit, -amount)),
+        account_id=account,
+    )
 
 
 def post(db: Database, entry: Entry) -> uuid.UUID:
@@ -59,8 +74,9 @@ def post(db: Database, entry: Entry) -> uuid.UUID:
 
 def mentions(found: list[str], ident: uuid.UUID, rest: str) -> bool:
     """Some report line names ``ident`` (either UUID spelling) followed by ``rest``."""
-    return any(f"{spelling}{rest}" in line for line in found
-               for spelling in (str(ident), ident.hex))
+    return any(
+        f"{spelling}{rest}" in line for line in found for spelling in (str(ident), ident.hex)
+    )
 
 
 def problems(db: Database) -> list[str]:
@@ -84,17 +100,21 @@ def tamper_balance(db: Database, name: str, asset: str, delta: int) -> None:
             tx.execute(text("SET LOCAL session_replication_role = replica"))
         tx.execute(
             balances.update()
-            .where(balances.c.ledger_account_id == ledger_account_id(name),
-                   balances.c.asset == asset)
+            .where(
+                balances.c.ledger_account_id == ledger_account_id(name), balances.c.asset == asset
+            )
             .values(balance=balances.c.balance + delta)
         )
 
 
 def postings_sum(conn: Connection, name: str, asset: str) -> int:
-    return int(conn.execute(
-        select(func.coalesce(func.sum(postings.c.amount), 0)).where(
-            postings.c.ledger_account_id == ledger_account_id(name), postings.c.asset == asset)
-    ).scalar_one())
+    return int(
+        conn.execute(
+            select(func.coalesce(func.sum(postings.c.amount), 0)).where(
+                postings.c.ledger_account_id == ledger_account_id(name), postings.c.asset == asset
+            )
+        ).scalar_one()
+    )
 
 
 # -- balances follow postings -----------------------------------------------------
@@ -106,8 +126,13 @@ def test_balances_equal_postings_after_several_entries(db: Database) -> None:
         move(Platform.CLEARING_BANK.value, available(alice), usd("100.00"), account=alice),
         move(Platform.CLEARING_CRYPTO.value, available(bob), btc("0.0015"), account=bob),
         move(Platform.CLEARING_BANK.value, available(bob), usd("0.01"), account=bob),
-        move(available(alice), Platform.PAYOUTS.value, usd("30.50"),
-             kind=EntryType.WITHDRAWAL, account=alice),
+        move(
+            available(alice),
+            Platform.PAYOUTS.value,
+            usd("30.50"),
+            kind=EntryType.WITHDRAWAL,
+            account=alice,
+        ),
         move(Platform.CLEARING_CRYPTO.value, available(alice), btc("1.23456789"), account=alice),
     ]
     expected: dict[BalanceKey, int] = defaultdict(int)
@@ -122,9 +147,11 @@ def test_balances_equal_postings_after_several_entries(db: Database) -> None:
         assert got == dict(expected)
         for key, value in expected.items():
             assert postings_sum(conn, key.ledger_account, key.asset) == value
-        per_asset = dict(conn.execute(
-            select(balances.c.asset, func.sum(balances.c.balance)).group_by(balances.c.asset)
-        ).all())
+        per_asset = dict(
+            conn.execute(
+                select(balances.c.asset, func.sum(balances.c.balance)).group_by(balances.c.asset)
+            ).all()
+        )
         assert all(total == 0 for total in per_asset.values())
         assert set(per_asset) == {"USD", "BTC"}
         count = conn.execute(select(func.count()).select_from(journal_entries)).scalar_one()
@@ -144,8 +171,11 @@ def test_read_balances_of_unknown_rows_are_zero_and_create_nothing(db: Database)
 def test_lock_balances_creates_missing_rows_at_zero_and_returns_current(db: Database) -> None:
     alice = new_account(db)
     post(db, move(Platform.CLEARING_BANK.value, available(alice), usd("12.34"), account=alice))
-    keys = [BalanceKey(available(alice), "USD"), BalanceKey(available(alice), "EUR"),
-            BalanceKey(Platform.CLEARING_BANK.value, "USD")]
+    keys = [
+        BalanceKey(available(alice), "USD"),
+        BalanceKey(available(alice), "EUR"),
+        BalanceKey(Platform.CLEARING_BANK.value, "USD"),
+    ]
     with db.write() as tx:
         locked = ledger.lock_balances(tx, keys)
     assert locked == {keys[0]: -1234, keys[1]: 0, keys[2]: 1234}
@@ -160,16 +190,25 @@ def test_lock_balances_creates_missing_rows_at_zero_and_returns_current(db: Data
 def test_post_refuses_nothing_the_domain_accepts_and_returns_the_entry_id(db: Database) -> None:
     alice = new_account(db)
     entry_id = new_id()
-    entry = Entry(type=EntryType.DEPOSIT, posted_at=NOW, reference="ref", id=entry_id,
-                  account_id=alice,
-                  postings=(Posting(Platform.CLEARING_CARD.value, usd("5.00")),
-                            Posting(available(alice), -usd("5.00"))))
+    entry = Entry(
+        type=EntryType.DEPOSIT,
+        posted_at=NOW,
+        reference="ref",
+        id=entry_id,
+        account_id=alice,
+        postings=(
+            Posting(Platform.CLEARING_CARD.value, usd("5.00")),
+            Posting(available(alice), -usd("5.00")),
+        ),
+    )
     with db.write() as tx:
         assert ledger.post(tx, entry) == entry_id
     with db.read() as conn:
-        rows = conn.execute(select(postings.c.line, postings.c.amount, postings.c.account_id)
-                            .where(postings.c.entry_id == entry_id)
-                            .order_by(postings.c.line)).all()
+        rows = conn.execute(
+            select(postings.c.line, postings.c.amount, postings.c.account_id)
+            .where(postings.c.entry_id == entry_id)
+            .order_by(postings.c.line)
+        ).all()
     assert [(r[0], r[1]) for r in rows] == [(1, 500), (2, -500)]
     assert rows[0][2] is None
     assert rows[1][2] == alice
@@ -200,17 +239,21 @@ def test_verify_is_clean_on_good_books_and_reports_a_tampered_balance(db: Databa
 
     if db.is_postgres:
         # the database itself refuses a balance change that is not a posting
-        with pytest.raises(DBAPIError, match="changes only through postings"), \
-                db.write() as tx:
-            tx.execute(balances.update()
-                       .where(balances.c.ledger_account_id == ledger_account_id(available(alice)))
-                       .values(balance=balances.c.balance + 1))
+        with pytest.raises(DBAPIError, match="changes only through postings"), db.write() as tx:
+            tx.execute(
+                balances.update()
+                .where(balances.c.ledger_account_id == ledger_account_id(available(alice)))
+                .values(balance=balances.c.balance + 1)
+            )
         assert problems(db) == []
 
     tamper_balance(db, available(alice), "USD", 1)
     found = problems(db)
-    assert mentions(found, ledger_account_id(available(alice)),
-                    " in USD is -9999 but its postings sum to -10000"), found
+    assert mentions(
+        found,
+        ledger_account_id(available(alice)),
+        " in USD is -9999 but its postings sum to -10000",
+    ), found
     assert any("balances in USD sum to 1" in p for p in found), found
 
 
@@ -253,16 +296,35 @@ def test_journal_is_append_only_on_both_databases(db: Database, statement: str) 
 def _raw_entry(tx: Connection, amounts: list[int], account: str) -> uuid.UUID:
     """Insert an entry and its postings with plain SQL, bypassing the domain checks."""
     entry_id = new_id()
-    tx.execute(journal_entries.insert().values(
-        id=entry_id, type="deposit", posted_at=NOW, reference="raw", memo="", account_id=None))
+    tx.execute(
+        journal_entries.insert().values(
+            id=entry_id, type="deposit", posted_at=NOW, reference="raw", memo="", account_id=None
+        )
+    )
     if amounts:
-        tx.execute(postings.insert().values([
-            {"entry_id": entry_id, "line": line, "ledger_account_id": ledger_account_id(name),
-             "asset": "USD", "amount": amount, "account_id": None, "hold_id": None}
-            for line, (name, amount) in enumerate(
-                zip([Platform.CLEARING_BANK.value, account, Platform.PAYOUTS.value],
-                    amounts, strict=False), start=1)
-        ]))
+        tx.execute(
+            postings.insert().values(
+                [
+                    {
+                        "entry_id": entry_id,
+                        "line": line,
+                        "ledger_account_id": ledger_account_id(name),
+                        "asset": "USD",
+                        "amount": amount,
+                        "account_id": None,
+                        "hold_id": None,
+                    }
+                    for line, (name, amount) in enumerate(
+                        zip(
+                            [Platform.CLEARING_BANK.value, account, Platform.PAYOUTS.value],
+                            amounts,
+                            strict=False,
+                        ),
+                        start=1,
+                    )
+                ]
+            )
+        )
     return entry_id
 
 
@@ -321,18 +383,32 @@ def test_entry_without_postings_fails_at_commit(db: Database) -> None:
 def _raw_postings(conn: Connection, entry_id: uuid.UUID, **changes: object) -> None:
     """A balanced pair of postings by raw SQL, with ``changes`` applied to the first
     (an asset to both, so that the pair still balances)."""
-    first = {"entry_id": entry_id, "line": 1,
-             "ledger_account_id": ledger_account_id(Platform.CLEARING_BANK.value),
-             "asset": "USD", "amount": 100, "account_id": None, "hold_id": None}
-    second = {**first, "line": 2, "ledger_account_id": ledger_account_id(Platform.PAYOUTS.value),
-              "amount": -100, **({"asset": changes["asset"]} if "asset" in changes else {})}
+    first = {
+        "entry_id": entry_id,
+        "line": 1,
+        "ledger_account_id": ledger_account_id(Platform.CLEARING_BANK.value),
+        "asset": "USD",
+        "amount": 100,
+        "account_id": None,
+        "hold_id": None,
+    }
+    second = {
+        **first,
+        "line": 2,
+        "ledger_account_id": ledger_account_id(Platform.PAYOUTS.value),
+        "amount": -100,
+        **({"asset": changes["asset"]} if "asset" in changes else {}),
+    }
     conn.execute(postings.insert().values([{**first, **changes}, second]))
 
 
 def _raw_entry_row(conn: Connection) -> uuid.UUID:
     entry_id = new_id()
-    conn.execute(journal_entries.insert().values(
-        id=entry_id, type="deposit", posted_at=NOW, reference="raw", memo="", account_id=None))
+    conn.execute(
+        journal_entries.insert().values(
+            id=entry_id, type="deposit", posted_at=NOW, reference="raw", memo="", account_id=None
+        )
+    )
     return entry_id
 
 
@@ -375,8 +451,11 @@ def test_verify_reports_postings_and_lots_whose_references_are_gone(db: Database
         else:
             conn.execute(text("DROP TRIGGER postings_apply"))
         _raw_postings(conn, entry_id)
-        conn.execute(hold_lots.insert().values(
-            hold_id=hold_id, asset="USD", account_id=new_id(), amount=0, status="active"))
+        conn.execute(
+            hold_lots.insert().values(
+                hold_id=hold_id, asset="USD", account_id=new_id(), amount=0, status="active"
+            )
+        )
         found = verify(conn)
         tx.rollback()
     assert mentions(found, entry_id, " refers to a journal entry that does not exist"), found
@@ -395,17 +474,40 @@ def test_a_balance_never_overflows_into_an_inexact_number(db: Database) -> None:
 
     def entry(tx: Connection) -> None:
         entry_id = new_id()
-        tx.execute(journal_entries.insert().values(
-            id=entry_id, type="deposit", posted_at=NOW, reference="raw", memo="",
-            account_id=alice))
-        tx.execute(postings.insert().values([
-            {"entry_id": entry_id, "line": 1, "asset": "USD", "amount": big,
-             "ledger_account_id": ledger_account_id(Platform.CLEARING_BANK.value),
-             "account_id": None, "hold_id": None},
-            {"entry_id": entry_id, "line": 2, "asset": "USD", "amount": -big,
-             "ledger_account_id": ledger_account_id(available(alice)),
-             "account_id": alice, "hold_id": None},
-        ]))
+        tx.execute(
+            journal_entries.insert().values(
+                id=entry_id,
+                type="deposit",
+                posted_at=NOW,
+                reference="raw",
+                memo="",
+                account_id=alice,
+            )
+        )
+        tx.execute(
+            postings.insert().values(
+                [
+                    {
+                        "entry_id": entry_id,
+                        "line": 1,
+                        "asset": "USD",
+                        "amount": big,
+                        "ledger_account_id": ledger_account_id(Platform.CLEARING_BANK.value),
+                        "account_id": None,
+                        "hold_id": None,
+                    },
+                    {
+                        "entry_id": entry_id,
+                        "line": 2,
+                        "asset": "USD",
+                        "amount": -big,
+                        "ledger_account_id": ledger_account_id(available(alice)),
+                        "account_id": alice,
+                        "hold_id": None,
+                    },
+                ]
+            )
+        )
 
     with db.write() as tx:
         entry(tx)
@@ -439,9 +541,14 @@ def test_direct_balance_update_is_refused_on_postgres(db: Database) -> None:
         with pytest.raises(DBAPIError, match="cannot be deleted"), db.write() as tx:
             tx.execute(text("DELETE FROM balances"))
         with pytest.raises(DBAPIError, match="changes only through postings"), db.write() as tx:
-            tx.execute(balances.insert().values(
-                ledger_account_id=ledger_account_id(available(alice)), asset="EUR",
-                account_id=alice, balance=5))
+            tx.execute(
+                balances.insert().values(
+                    ledger_account_id=ledger_account_id(available(alice)),
+                    asset="EUR",
+                    account_id=alice,
+                    balance=5,
+                )
+            )
         assert problems(db) == []
         return
     with db.write() as tx:
@@ -453,10 +560,14 @@ def test_direct_balance_update_is_refused_on_postgres(db: Database) -> None:
 # -- concurrency ----------------------------------------------------------------------
 
 
-def _spend(db: Database, account: uuid.UUID, amount: Amount,
-           after_lock: threading.Event | None = None,
-           hold_until: threading.Event | None = None,
-           wait: float = 0.0) -> None:
+def _spend(
+    db: Database,
+    account: uuid.UUID,
+    amount: Amount,
+    after_lock: threading.Event | None = None,
+    hold_until: threading.Event | None = None,
+    wait: float = 0.0,
+) -> None:
     """The shape of every money movement: lock, check funds, post a debit."""
     key = BalanceKey(available(account), amount.asset.code)
     payout = BalanceKey(Platform.PAYOUTS.value, amount.asset.code)
@@ -470,8 +581,16 @@ def _spend(db: Database, account: uuid.UUID, amount: Amount,
             _wait_for_a_blocked_writer(db, wait)
         if -locked[key] < amount.minor:
             raise Conflict("not enough", code="insufficient_funds")
-        ledger.post(tx, move(available(account), Platform.PAYOUTS.value, amount,
-                             kind=EntryType.WITHDRAWAL, account=account))
+        ledger.post(
+            tx,
+            move(
+                available(account),
+                Platform.PAYOUTS.value,
+                amount,
+                kind=EntryType.WITHDRAWAL,
+                account=account,
+            ),
+        )
 
 
 def _wait_for_a_blocked_writer(db: Database, seconds: float) -> None:
@@ -484,9 +603,12 @@ def _wait_for_a_blocked_writer(db: Database, seconds: float) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         with db.engine.connect() as conn:
-            waiting = conn.execute(text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'")).scalar()
+            waiting = conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+            ).scalar()
         if waiting:
             return
         time.sleep(0.01)
@@ -507,8 +629,14 @@ def test_two_concurrent_spends_of_the_same_funds_exactly_one_succeeds(db: Databa
 
     def first() -> None:
         try:
-            _spend(db, alice, usd("100.00"), after_lock=first_locked, hold_until=second_started,
-                   wait=0.2)
+            _spend(
+                db,
+                alice,
+                usd("100.00"),
+                after_lock=first_locked,
+                hold_until=second_started,
+                wait=0.2,
+            )
             outcomes["first"] = None
         except BaseException as exc:
             outcomes["first"] = exc

@@ -77,8 +77,11 @@ class Model:
     released_through: datetime | None = None
 
     def released(self, record: DepositRecord) -> bool:
-        return (record.release_at is not None and self.released_through is not None
-                and record.release_at <= self.released_through)
+        return (
+            record.release_at is not None
+            and self.released_through is not None
+            and record.release_at <= self.released_through
+        )
 
 
 def buckets(conn: Connection, account_id: uuid.UUID) -> dict[tuple[str, str], int]:
@@ -110,8 +113,12 @@ class LedgerMachine(RuleBasedStateMachine):
         for name in ("held_only", "mixed"):
             with self.db.write() as tx:
                 record = open_account(
-                    tx, OpenAccount(f"{name}-{uuid.uuid4().hex}", "GB", Tier.BASIC),
-                    client_country="GB", blocked=frozenset({"US"}), now=self.now)
+                    tx,
+                    OpenAccount(f"{name}-{uuid.uuid4().hex}", "GB", Tier.BASIC),
+                    client_country="GB",
+                    blocked=frozenset({"US"}),
+                    now=self.now,
+                )
             self.accounts[name] = Model(record.id, held_only=name == "held_only")
         # some money to trade with from the start
         self._deposit(self.accounts["held_only"], Method.CARD, "USD", 10_000, self.now)
@@ -120,11 +127,16 @@ class LedgerMachine(RuleBasedStateMachine):
 
     # -- rules --------------------------------------------------------------------
 
-    @rule(name=st.sampled_from(["held_only", "mixed"]), method=st.sampled_from(list(Method)),
-          asset=st.sampled_from(ASSETS), data=st.data(),
-          hours_ago=st.sampled_from([0, 0, 0, 1, 7, 30, 70]))
-    def deposit(self, name: str, method: Method, asset: str, data: st.DataObject,
-                hours_ago: int) -> None:
+    @rule(
+        name=st.sampled_from(["held_only", "mixed"]),
+        method=st.sampled_from(list(Method)),
+        asset=st.sampled_from(ASSETS),
+        data=st.data(),
+        hours_ago=st.sampled_from([0, 0, 0, 1, 7, 30, 70]),
+    )
+    def deposit(
+        self, name: str, method: Method, asset: str, data: st.DataObject, hours_ago: int
+    ) -> None:
         model = self.accounts[name]
         if model.held_only and method not in HELD_METHODS:
             method = Method.CARD if method is Method.BANK_TRANSFER else Method.PAYPAL
@@ -132,12 +144,17 @@ class LedgerMachine(RuleBasedStateMachine):
         minor = data.draw(st.integers(min_value=1, max_value=10 ** (scale + 3)), label="minor")
         self._deposit(model, method, asset, minor, self.now - timedelta(hours=hours_ago))
 
-    def _deposit(self, model: Model, method: Method, asset: str, minor: int,
-                 settled_at: datetime) -> None:
+    def _deposit(
+        self, model: Model, method: Method, asset: str, minor: int, settled_at: datetime
+    ) -> None:
         cmd = deposit_service.DepositCommand(
-            account_id=model.id, method=method, asset=asset,
-            amount=amount(minor, asset).value, external_ref=f"dep-{uuid.uuid4().hex}",
-            settled_at=settled_at)
+            account_id=model.id,
+            method=method,
+            asset=asset,
+            amount=amount(minor, asset).value,
+            external_ref=f"dep-{uuid.uuid4().hex}",
+            settled_at=settled_at,
+        )
         with self.db.write() as tx:
             view = deposit_service.record_deposit(tx, cmd, settings=self.settings, now=self.now)
         assert view.amount == amount(minor, asset)
@@ -174,10 +191,15 @@ class LedgerMachine(RuleBasedStateMachine):
         if bought > 1 and data.draw(st.booleans(), label="with fee"):
             fee = data.draw(st.integers(1, bought - 1), label="fee")
         cmd = trade_service.TradeCommand(
-            account_id=model.id, sell_asset=sell, sell_amount=amount(sold, sell).value,
-            buy_asset=buy, buy_amount=amount(bought, buy).value,
+            account_id=model.id,
+            sell_asset=sell,
+            sell_amount=amount(sold, sell).value,
+            buy_asset=buy,
+            buy_amount=amount(bought, buy).value,
             external_ref=f"fill-{uuid.uuid4().hex}",
-            fee_asset=buy if fee else None, fee_amount=amount(fee, buy).value if fee else None)
+            fee_asset=buy if fee else None,
+            fee_amount=amount(fee, buy).value if fee else None,
+        )
 
         with self.db.read() as conn:
             before = buckets(conn, model.id)
@@ -204,22 +226,33 @@ class LedgerMachine(RuleBasedStateMachine):
         assert view.held_part.sold == amount(held_sold, sell)
         exact = Decimal(bought - fee) * held_sold / sold
         assert view.held_part.bought.minor == min(
-            int(exact.to_integral_value(rounding=ROUND_CEILING)), bought - fee)
+            int(exact.to_integral_value(rounding=ROUND_CEILING)), bought - fee
+        )
         model.total[sell] = have - sold
         model.total[buy] = model.total.get(buy, 0) + bought - fee
         model.traded.update({sell, buy})
         event("trade settled" + (" (held funds)" if held_sold else ""))
 
-    @rule(name=st.sampled_from(["held_only", "mixed"]), method=st.sampled_from(list(Method)),
-          asset=st.sampled_from(ASSETS), minor=st.integers(1, 10**6))
+    @rule(
+        name=st.sampled_from(["held_only", "mixed"]),
+        method=st.sampled_from(list(Method)),
+        asset=st.sampled_from(ASSETS),
+        minor=st.integers(1, 10**6),
+    )
     def quote(self, name: str, method: Method, asset: str, minor: int) -> None:
         model = self.accounts[name]
         with self.db.read() as conn:
             entries_before = journal_size(conn)
             before = buckets(conn, model.id)
-            view = deposit_service.quote(conn, account_id=model.id, method=method, asset=asset,
-                                         amount=amount(minor, asset).value, at=self.now,
-                                         settings=self.settings)
+            view = deposit_service.quote(
+                conn,
+                account_id=model.id,
+                method=method,
+                asset=asset,
+                amount=amount(minor, asset).value,
+                at=self.now,
+                settings=self.settings,
+            )
         assert view.amount == amount(minor, asset)
         assert view.available_to_trade_at == self.now
         if method in HELD_METHODS:
@@ -251,21 +284,27 @@ class LedgerMachine(RuleBasedStateMachine):
             assert row.total.minor == total, asset
             assert row.pending_withdrawals.minor == 0
             assert row.available_to_trade.minor == (
-                row.available_to_withdraw.minor + row.temporary_holds.minor)
+                row.available_to_withdraw.minor + row.temporary_holds.minor
+            )
             if asset in model.traded:
                 continue
             records = [d for d in model.deposits if d.asset == asset]
             active = [d for d in records if d.release_at is not None and not model.released(d)]
             assert row.temporary_holds.minor == sum(d.minor for d in active), asset
             assert row.available_to_withdraw.minor == sum(
-                d.minor for d in records if d.release_at is None or model.released(d)), asset
+                d.minor for d in records if d.release_at is None or model.released(d)
+            ), asset
             expected_next = min((d.release_at for d in active if d.release_at), default=None)
             assert row.next_release_at == expected_next, asset
         with self.db.read() as conn:
             due_active = conn.execute(
-                select(func.count()).select_from(holds).where(
-                    holds.c.account_id == model.id, holds.c.status == "active",
-                    holds.c.release_at <= self.now)
+                select(func.count())
+                .select_from(holds)
+                .where(
+                    holds.c.account_id == model.id,
+                    holds.c.status == "active",
+                    holds.c.release_at <= self.now,
+                )
             ).scalar_one()
         assert due_active == 0
 
@@ -276,8 +315,8 @@ class LedgerMachine(RuleBasedStateMachine):
         with self.db.read() as conn:
             assert verify(conn) == []
             per_asset = conn.execute(
-                select(balances.c.asset, func.sum(balances.c.balance))
-                .group_by(balances.c.asset)).all()
+                select(balances.c.asset, func.sum(balances.c.balance)).group_by(balances.c.asset)
+            ).all()
             assert all(total == 0 for _, total in per_asset), per_asset
 
     @invariant()
@@ -285,11 +324,16 @@ class LedgerMachine(RuleBasedStateMachine):
         with self.db.read() as conn:
             for model in self.accounts.values():
                 figures = buckets(conn, model.id)
-                lots = dict(conn.execute(
-                    select(hold_lots.c.asset, func.sum(hold_lots.c.amount))
-                    .where(hold_lots.c.account_id == model.id,
-                           hold_lots.c.status.in_(["active", "frozen"]))
-                    .group_by(hold_lots.c.asset)).all())
+                lots = dict(
+                    conn.execute(
+                        select(hold_lots.c.asset, func.sum(hold_lots.c.amount))
+                        .where(
+                            hold_lots.c.account_id == model.id,
+                            hold_lots.c.status.in_(["active", "frozen"]),
+                        )
+                        .group_by(hold_lots.c.asset)
+                    ).all()
+                )
                 for asset in ASSETS:
                     available = figures.get((Bucket.AVAILABLE.value, asset), 0)
                     held = figures.get((Bucket.HELD.value, asset), 0)
@@ -300,12 +344,14 @@ class LedgerMachine(RuleBasedStateMachine):
                     assert available + held == model.total.get(asset, 0), asset
                 if model.held_only:
                     released = conn.execute(
-                        select(func.count()).select_from(holds).where(
-                            holds.c.account_id == model.id, holds.c.status == "released")
+                        select(func.count())
+                        .select_from(holds)
+                        .where(holds.c.account_id == model.id, holds.c.status == "released")
                     ).scalar_one()
                     if released == 0:
-                        withdrawable = {a: figures.get((Bucket.AVAILABLE.value, a), 0)
-                                        for a in ASSETS}
+                        withdrawable = {
+                            a: figures.get((Bucket.AVAILABLE.value, a), 0) for a in ASSETS
+                        }
                         assert set(withdrawable.values()) == {0}, withdrawable
 
 

@@ -90,7 +90,9 @@ def test_spend_skips_empty_lots() -> None:
 def test_nothing_held_sold_means_all_proceeds_to_available() -> None:
     spend = Spend((), Decimal("100.00"))
     assert split_proceeds(Decimal("0.0015"), spend, Decimal("100.00"), SAT) == (
-        (), Decimal("0.0015"))
+        (),
+        Decimal("0.0015"),
+    )
 
 
 def test_all_held_sold_keeps_all_proceeds_held() -> None:

@@ -68,8 +68,26 @@ def test_parse_decimal_accepts_plain_decimals(text: str, expected: Decimal) -> N
 @pytest.mark.parametrize(
     "text",
     [
-        "1e2", "1E2", "1.5e-3", "+5", "-5.00", " 5", "5 ", "5.", ".5", "1,00", "1_000",
-        "NaN", "nan", "Infinity", "-Infinity", "", "0x10", "5.0.0", "--5", "5\n",
+        "1e2",
+        "1E2",
+        "1.5e-3",
+        "+5",
+        "-5.00",
+        " 5",
+        "5 ",
+        "5.",
+        ".5",
+        "1,00",
+        "1_000",
+        "NaN",
+        "nan",
+        "Infinity",
+        "-Infinity",
+        "",
+        "0x10",
+        "5.0.0",
+        "--5",
+        "5\n",
     ],
 )
 def test_parse_decimal_refuses_anything_but_a_plain_unsigned_decimal(text: str) -> None:
@@ -173,8 +191,11 @@ def test_input_above_max_minor_is_refused_but_balances_may_exceed_it() -> None:
         Amount.from_minor(MAX_BALANCE_MINOR + 1, BTC)
 
 
-@given(minor=st.integers(min_value=MAX_BALANCE_MINOR + 1, max_value=10**40), scale=scales,
-       negative=st.booleans())
+@given(
+    minor=st.integers(min_value=MAX_BALANCE_MINOR + 1, max_value=10**40),
+    scale=scales,
+    negative=st.booleans(),
+)
 @settings(max_examples=40, deadline=None)
 def test_any_amount_beyond_max_minor_is_an_amount_error(
     minor: int, scale: int, negative: bool
@@ -260,10 +281,12 @@ def test_parse_of_str_round_trips(case: tuple[int, Asset]) -> None:
         assert Amount.parse(str(amount), asset) == amount
 
 
-@given(scale=st.integers(min_value=0, max_value=MAX_SCALE - 1),
-       whole=st.integers(min_value=0, max_value=10**MAX_DIGITS - 1),
-       extra=st.integers(min_value=1, max_value=MAX_SCALE),
-       last=st.integers(min_value=1, max_value=9))
+@given(
+    scale=st.integers(min_value=0, max_value=MAX_SCALE - 1),
+    whole=st.integers(min_value=0, max_value=10**MAX_DIGITS - 1),
+    extra=st.integers(min_value=1, max_value=MAX_SCALE),
+    last=st.integers(min_value=1, max_value=9),
+)
 @settings(max_examples=40, deadline=None)
 def test_text_with_excess_nonzero_decimals_is_always_refused(
     scale: int, whole: int, extra: int, last: int

@@ -33,8 +33,9 @@ def btc(text: str) -> Amount:
 
 
 def entry(*postings: Posting, posted_at: datetime = AT) -> Entry:
-    return Entry(type=EntryType.DEPOSIT, posted_at=posted_at, reference="ref",
-                 postings=tuple(postings))
+    return Entry(
+        type=EntryType.DEPOSIT, posted_at=posted_at, reference="ref", postings=tuple(postings)
+    )
 
 
 def test_balanced_entry_is_accepted() -> None:
@@ -66,8 +67,11 @@ def test_entry_needs_two_postings(count: int) -> None:
 
 def test_zero_posting_is_refused() -> None:
     with pytest.raises(UnbalancedEntry, match="zero posting"):
-        entry(Posting(CARD, usd("1.00")), Posting(CUSTOMER, usd("-1.00")),
-              Posting(TRADING, usd("0.00")))
+        entry(
+            Posting(CARD, usd("1.00")),
+            Posting(CUSTOMER, usd("-1.00")),
+            Posting(TRADING, usd("0.00")),
+        )
 
 
 def test_entry_unbalanced_by_one_minor_unit_is_refused() -> None:
@@ -95,15 +99,21 @@ def test_entry_balanced_in_one_asset_but_not_the_other_is_refused() -> None:
 
 def test_naive_posting_time_is_refused() -> None:
     with pytest.raises(UnbalancedEntry) as info:
-        entry(Posting(CARD, usd("1.00")), Posting(CUSTOMER, usd("-1.00")),
-              posted_at=datetime(2026, 11, 20, 20, 0))
+        entry(
+            Posting(CARD, usd("1.00")),
+            Posting(CUSTOMER, usd("-1.00")),
+            posted_at=datetime(2026, 11, 20, 20, 0),
+        )
     assert "posted_at" in info.value.errors
 
 
 def test_aware_non_utc_posting_time_is_accepted() -> None:
     zone = timezone(timedelta(hours=-5))
-    made = entry(Posting(CARD, usd("1.00")), Posting(CUSTOMER, usd("-1.00")),
-                 posted_at=datetime(2026, 11, 20, 15, 0, tzinfo=zone))
+    made = entry(
+        Posting(CARD, usd("1.00")),
+        Posting(CUSTOMER, usd("-1.00")),
+        posted_at=datetime(2026, 11, 20, 15, 0, tzinfo=zone),
+    )
     assert made.posted_at == AT
 
 
@@ -118,23 +128,27 @@ def test_entries_are_immutable() -> None:
 
 def test_merge_combines_same_account_asset_and_hold() -> None:
     hold = uuid.UUID(int=7)
-    merged = merge_postings([
-        Posting(HELD, usd("-10.00"), hold),
-        Posting(CUSTOMER, usd("5.00")),
-        Posting(HELD, usd("-2.50"), hold),
-        Posting(CUSTOMER, usd("1.00")),
-    ])
+    merged = merge_postings(
+        [
+            Posting(HELD, usd("-10.00"), hold),
+            Posting(CUSTOMER, usd("5.00")),
+            Posting(HELD, usd("-2.50"), hold),
+            Posting(CUSTOMER, usd("1.00")),
+        ]
+    )
     assert merged == (Posting(HELD, usd("-12.50"), hold), Posting(CUSTOMER, usd("6.00")))
 
 
 def test_merge_keeps_different_holds_and_assets_apart() -> None:
     first, second = uuid.UUID(int=1), uuid.UUID(int=2)
-    merged = merge_postings([
-        Posting(HELD, usd("-1.00"), first),
-        Posting(HELD, usd("-2.00"), second),
-        Posting(HELD, btc("-0.1"), first),
-        Posting(HELD, usd("-3.00")),
-    ])
+    merged = merge_postings(
+        [
+            Posting(HELD, usd("-1.00"), first),
+            Posting(HELD, usd("-2.00"), second),
+            Posting(HELD, btc("-0.1"), first),
+            Posting(HELD, usd("-3.00")),
+        ]
+    )
     assert len(merged) == 4
     assert set(merged) == {
         Posting(HELD, usd("-1.00"), first),
@@ -145,12 +159,14 @@ def test_merge_keeps_different_holds_and_assets_apart() -> None:
 
 
 def test_merge_drops_postings_that_net_to_zero() -> None:
-    merged = merge_postings([
-        Posting(CUSTOMER, usd("5.00")),
-        Posting(TRADING, usd("-5.00")),
-        Posting(CUSTOMER, usd("-5.00")),
-        Posting(CARD, usd("0.00")),
-    ])
+    merged = merge_postings(
+        [
+            Posting(CUSTOMER, usd("5.00")),
+            Posting(TRADING, usd("-5.00")),
+            Posting(CUSTOMER, usd("-5.00")),
+            Posting(CARD, usd("0.00")),
+        ]
+    )
     assert merged == (Posting(TRADING, usd("-5.00")),)
 
 
@@ -166,7 +182,7 @@ assets = st.sampled_from([USD, BTC])
 @st.composite
 def postings(draw: st.DrawFn) -> Posting:
     asset = draw(assets)
-    minor = draw(st.integers(min_value=-10**6, max_value=10**6))
+    minor = draw(st.integers(min_value=-(10**6), max_value=10**6))
     return Posting(draw(accounts), Amount.from_minor(minor, asset), draw(holds))
 
 

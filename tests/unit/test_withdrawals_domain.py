@@ -46,16 +46,37 @@ def test_rates_are_exact_decimals(text: str) -> None:
     assert parse_rate(text) == Decimal(text)
 
 
-@pytest.mark.parametrize("bad", [67000, 1.5, "0", "0.0", "-1", "1e3", " 1", "1.", ".5", "",
-                                 "1.0000000000000000001", "1234567890123", None, True])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        67000,
+        1.5,
+        "0",
+        "0.0",
+        "-1",
+        "1e3",
+        " 1",
+        "1.",
+        ".5",
+        "",
+        "1.0000000000000000001",
+        "1234567890123",
+        None,
+        True,
+    ],
+)
 def test_bad_rates_are_refused(bad: object) -> None:
     with pytest.raises(ValidationFailed):
         parse_rate(bad)
 
 
 def test_usd_value_needs_every_rate() -> None:
-    assert usd_value([Valued("BTC", Decimal("0.5"), Decimal("60000")),
-                      Valued("USD", Decimal("10.01"), Decimal(1))]) == Decimal("30010.01")
+    assert usd_value(
+        [
+            Valued("BTC", Decimal("0.5"), Decimal("60000")),
+            Valued("USD", Decimal("10.01"), Decimal(1)),
+        ]
+    ) == Decimal("30010.01")
     with pytest.raises(Conflict) as raised:
         usd_value([Valued("ETH", Decimal(1), None)])
     assert (raised.value.code, raised.value.extra["asset"]) == ("rate_unavailable", "ETH")
@@ -64,8 +85,7 @@ def test_usd_value_needs_every_rate() -> None:
 def test_daily_limit_is_inclusive() -> None:
     check_daily_limit(used=Decimal(6000), requested=Decimal(4000), limit=Decimal(10000))
     with pytest.raises(Conflict) as raised:
-        check_daily_limit(used=Decimal(6000), requested=Decimal("4000.001"),
-                          limit=Decimal(10000))
+        check_daily_limit(used=Decimal(6000), requested=Decimal("4000.001"), limit=Decimal(10000))
     assert raised.value.extra["limit"] == "10000.00"
     assert raised.value.extra["used"] == "6000.00"
 
@@ -73,12 +93,18 @@ def test_daily_limit_is_inclusive() -> None:
 def test_review_above_the_threshold_and_for_final_withdrawals() -> None:
     threshold = Decimal(10000)
     standard = WithdrawalKind.STANDARD
-    assert initial_status(kind=standard, value_usd=threshold,
-                          threshold=threshold) is WithdrawalStatus.PENDING
-    assert initial_status(kind=standard, value_usd=Decimal("10000.0001"),
-                          threshold=threshold) is WithdrawalStatus.REVIEW
-    assert initial_status(kind=WithdrawalKind.FINAL, value_usd=Decimal(1),
-                          threshold=threshold) is WithdrawalStatus.REVIEW
+    assert (
+        initial_status(kind=standard, value_usd=threshold, threshold=threshold)
+        is WithdrawalStatus.PENDING
+    )
+    assert (
+        initial_status(kind=standard, value_usd=Decimal("10000.0001"), threshold=threshold)
+        is WithdrawalStatus.REVIEW
+    )
+    assert (
+        initial_status(kind=WithdrawalKind.FINAL, value_usd=Decimal(1), threshold=threshold)
+        is WithdrawalStatus.REVIEW
+    )
 
 
 @pytest.mark.parametrize(
@@ -92,8 +118,9 @@ def test_review_above_the_threshold_and_for_final_withdrawals() -> None:
         (100, 0, -20, (0, 0, 100)),
     ],
 )
-def test_chargeback_split(amount: int, lot: int, available: int,
-                          expected: tuple[int, int, int]) -> None:
+def test_chargeback_split(
+    amount: int, lot: int, available: int, expected: tuple[int, int, int]
+) -> None:
     split = split_chargeback(amount, lot=lot, available=available)
     assert (split.from_lot, split.from_available, split.receivable) == expected
     assert split.recovered + split.receivable == amount

@@ -9,7 +9,7 @@ from flask import Flask
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
-from service.api import health, problems
+from service.api import docs, health, problems
 from service.api.auth import BEARER_SCHEME
 from service.api.runtime import Runtime
 from service.config import Settings
@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="/docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        OPENAPI_SWAGGER_UI_URL=docs.ASSETS_URL,
         API_SPEC_OPTIONS={
             "components": {"securitySchemes": {"bearer": BEARER_SCHEME}},
             "security": [{"bearer": []}],
@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     api = LedgerApi(app)
     problems.install(app)
     app.register_blueprint(health.blp)
+    app.register_blueprint(docs.blp)
     app.before_request(health.start_timer)
     app.after_request(health.observe)
 

@@ -148,10 +148,9 @@ def request_withdrawal(
     require_active(account.status)
     amount = reference.amount(tx, cmd.amount, cmd.asset)
     asset = amount.asset
-    used = repo.recent_totals(tx, account.id, now - WINDOW)
-    prices = usd_rates(tx, {asset.code, *used})
-    requested_usd = usd_value([Valued(asset.code, amount.value, prices[asset.code])])
 
+    # Funds first: a customer whose money is still held must hear that (with
+    # the hold's release time), not that the asset lacks a reference rate.
     release_account(tx, account.id, now)
     available_key, withdrawing_key = _keys(
         account.id, asset.code, Bucket.AVAILABLE, Bucket.WITHDRAWING
@@ -161,6 +160,11 @@ def request_withdrawal(
     if amount.minor > max(available, 0):
         _insufficient(tx, account.id, asset, available)
 
+    # Then limits and review, valued at the reference rates (an asset without
+    # one cannot be withdrawn: usd_value refuses it).
+    used = repo.recent_totals(tx, account.id, now - WINDOW)
+    prices = usd_rates(tx, {asset.code, *used})
+    requested_usd = usd_value([Valued(asset.code, amount.value, prices[asset.code])])
     used_usd = usd_value(
         Valued(code, Amount.from_minor(minor, reference.asset(tx, code)).value, prices[code])
         for code, minor in sorted(used.items())

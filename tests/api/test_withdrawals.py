@@ -473,3 +473,20 @@ def test_withdrawal_list_pages(api: Api, db: Database, clock: Clock) -> None:
     assert seen == ids[::-1]
     assert api.get("/v1/withdrawals?status=nope").status_code == 422
     assert_books_sound(db)
+
+
+def test_held_btc_without_a_rate_is_refused_for_the_hold_not_the_rate(
+    api: Api, db: Database
+) -> None:
+    """Funds are checked before limits: BTC bought with held USD, and no BTC rate
+    set, is refused as not withdrawable (with the hold), not as `rate_unavailable`."""
+    account = api.open_account()
+    dep = deposit(api, account, "100.00").get_json()
+    assert trade(api, account, ("100.00", "USD"), ("0.00150000", "BTC")).status_code == 201
+    refused = withdraw(api, account, "0.00150000", "BTC")
+    assert refused.status_code == 409
+    problem = refused.get_json()
+    assert problem["code"] == "insufficient_withdrawable_funds"
+    assert problem["temporary_holds"] == "0.00150000"
+    assert problem["next_release_at"] == dep["hold"]["release_at"]
+    assert_books_sound(db)

@@ -93,6 +93,23 @@ def ids_param(dialect: str, column: Column[Any], name: str = "ids") -> ColumnEle
     return column.in_(bindparam(name, expanding=True))
 
 
+def uuid_text(conn: Connection, column: ColumnElement[Any]) -> ColumnElement[str]:
+    """A UUID column as its canonical text (``8-4-4-4-12`` lowercase hex), for
+    text columns filled in SQL (a release entry's reference names its hold).
+    SQLite stores a UUID as 32 hex digits, so the hyphens are put back there."""
+    if conn.dialect.name == "postgresql":
+        return cast(column, Text)
+    hexed = func.lower(cast(column, Text), type_=Text)
+    parts = [func.substr(hexed, start, length, type_=Text) for start, length in _UUID_GROUPS]
+    joined: ColumnElement[str] = parts[0]
+    for part in parts[1:]:
+        joined = joined + "-" + part
+    return joined
+
+
+_UUID_GROUPS = ((1, 8), (9, 4), (13, 4), (17, 4), (21, 12))
+
+
 def skip_locked(conn: Connection) -> dict[str, bool]:
     """``FOR UPDATE SKIP LOCKED`` where the database has it (SQLite holds its one
     write lock for the whole transaction instead)."""

@@ -32,7 +32,7 @@ from sqlalchemy import (
     update,
 )
 
-from service.db.dialect import id_in, select_ids, skip_locked, upsert
+from service.db.dialect import id_in, select_ids, skip_locked, upsert, uuid_text
 from service.db.tables import (
     account_hold_policies,
     calendar_overrides,
@@ -298,7 +298,7 @@ def release_batch(
                 holds.c.id,
                 literal(EntryType.HOLD_RELEASE.value),
                 literal(now, journal_entries.c.posted_at.type),
-                literal("hold release"),
+                literal("hold:") + uuid_text(conn, holds.c.id),
                 literal("Temporary Hold released"),
                 holds.c.account_id,
             ).where(holds.c.id.in_(select(with_entry.c.hold_id))),

@@ -236,9 +236,25 @@ def _movements(conn: Connection, entries: list[Any]) -> dict[uuid.UUID, Transact
     )
     for entry_id, asset, total in conn.execute(query):
         moved[entry_id].append((asset, -int(total)))
+    # A release entry's id is its hold's id.
+    released = get_holds(conn, [e.id for e in entries if e.type == EntryType.HOLD_RELEASE.value])
     result = {}
     for e in entries:
         legs = moved.get(e.id) or []
+        hold = released.get(e.id)
+        details: dict[str, object] = {}
+        if hold is not None:
+            # Headline: the deposit's own asset when a lot of it was released,
+            # the first lot otherwise; `lots` lists every asset the release freed.
+            legs.sort(key=lambda leg: leg[0] != hold.asset)
+            details = {
+                "hold_id": hold.id,
+                "deposit_id": hold.deposit_id,
+                "lots": [
+                    {"asset": a, "amount": Amount.from_minor(m, reference.asset(conn, a))}
+                    for a, m in legs
+                ],
+            }
         asset_code, minor = legs[0] if legs else ("", 0)
         first = Amount.from_minor(minor, reference.asset(conn, asset_code)) if legs else None
         result[e.id] = TransactionView(
@@ -248,13 +264,6 @@ def _movements(conn: Connection, entries: list[Any]) -> dict[uuid.UUID, Transact
             created_at=e.posted_at,
             asset=asset_code,
             amount=first,
-            details={
-                "lots": [
-                    {"asset": a, "amount": Amount.from_minor(m, reference.asset(conn, a))}
-                    for a, m in legs
-                ]
-            }
-            if e.type == EntryType.HOLD_RELEASE.value
-            else {},
+            details=details,
         )
     return result

@@ -145,3 +145,31 @@ def test_release_after_trade_frees_the_bought_asset(api: Api, clock: Clock, db: 
     assert history[2]["status"] == "settled"
     assert history[2]["hold"]["status"] == "released"
     assert_books_sound(db)
+
+
+def test_release_in_history_and_journal_names_its_hold_and_every_lot(
+    api: Api, clock: Clock, db: Database
+) -> None:
+    """A hold whose lots are BTC and USD is released as one line that lists both
+    lots, names the hold and the deposit, and headlines the deposit's asset; its
+    journal entry's reference is the hold, not a fixed text."""
+    account = api.open_account()
+    dep = deposit(api, account, "300.00", settled_at="2026-11-20T20:00:00Z").get_json()
+    assert trade(api, account, ("100.00", "USD"), ("0.00299000", "BTC")).status_code == 201
+    clock.now = datetime(2026, 11, 27, 20, 0, tzinfo=UTC)
+    assert balance(api, account, "BTC")["available_to_withdraw"] == "0.00299000"
+    items = api.get(f"/v1/accounts/{account}/transactions").get_json()["items"]
+    release = items[0]
+    assert release["type"] == "hold_release"
+    assert release["hold_id"] == dep["hold"]["id"]
+    assert release["deposit_id"] == dep["id"]
+    assert (release["asset"], release["amount"]) == ("USD", "200.00")
+    assert release["lots"] == [
+        {"asset": "USD", "amount": "200.00"},
+        {"asset": "BTC", "amount": "0.00299000"},
+    ]
+    journal = api.get("/v1/exports/journal.csv", Role.ACCOUNTANT).get_data(as_text=True)
+    release_rows = [line for line in journal.splitlines() if ",hold_release," in line]
+    assert len(release_rows) == 4
+    assert {line.split(",")[3] for line in release_rows} == {f"hold:{dep['hold']['id']}"}
+    assert_books_sound(db)

@@ -61,7 +61,21 @@ def is_blocked_country(country: str, blocked: frozenset[str]) -> bool:
 
 
 def require_allowed_country(country: str, blocked: frozenset[str]) -> None:
+    """Refuse a request made from a blocked country (the gateway's header)."""
     if is_blocked_country(country, blocked):
         raise Forbidden(
-            f"requests from {country.upper()} are not permitted", code="jurisdiction_blocked"
+            f"requests from {country.upper()} are not permitted",
+            code="jurisdiction_blocked",
+            country=country.upper(),
+        )
+
+
+def require_allowed_registration(country: str, blocked: frozenset[str]) -> None:
+    """Refuse opening an account registered in a blocked country, wherever the
+    request comes from; the message names the registration, not the request."""
+    if is_blocked_country(country, blocked):
+        raise Forbidden(
+            f"accounts registered in {country.upper()} are not permitted",
+            code="jurisdiction_blocked",
+            country=country.upper(),
         )

@@ -11,7 +11,12 @@ from sqlalchemy.exc import IntegrityError
 
 from service.db import repositories
 from service.db.repositories import AccountRecord
-from service.domain.accounts import AccountStatus, Tier, require_allowed_country
+from service.domain.accounts import (
+    AccountStatus,
+    Tier,
+    require_allowed_country,
+    require_allowed_registration,
+)
 from service.domain.errors import Conflict, NotFound
 from service.domain.ids import new_id
 
@@ -34,7 +39,7 @@ def open_account(
     """Open an account, refusing blocked jurisdictions (both the client's and the
     account's registered country) and duplicate external ids."""
     require_allowed_country(client_country, blocked)
-    require_allowed_country(cmd.country, blocked)
+    require_allowed_registration(cmd.country, blocked)
     if repositories.find_account_by_external_id(tx, cmd.external_id) is not None:
         raise Conflict(
             f"an account with external_id {cmd.external_id!r} exists", code="account_exists"

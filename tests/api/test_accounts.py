@@ -79,11 +79,16 @@ def test_geofence_on_creation(api: Api) -> None:
     )
     assert blocked_client.status_code == 403
     assert blocked_client.get_json()["code"] == "jurisdiction_blocked"
+    assert blocked_client.get_json()["detail"] == "requests from US are not permitted"
+    assert blocked_client.get_json()["country"] == "US"
+    # from GB (allowed) for an account registered in US: the registration is what is blocked
     blocked_residence = api.post(
-        "/v1/accounts", {"external_id": "b", "country": "US"}, Role.TRADING
+        "/v1/accounts", {"external_id": "b", "country": "us"}, Role.TRADING, country="GB"
     )
     assert blocked_residence.status_code == 403
     assert blocked_residence.get_json()["code"] == "jurisdiction_blocked"
+    assert blocked_residence.get_json()["detail"] == "accounts registered in US are not permitted"
+    assert blocked_residence.get_json()["country"] == "US"
     missing = api.post(
         "/v1/accounts", {"external_id": "c", "country": "GB"}, Role.TRADING, country=None
     )

@@ -94,10 +94,15 @@ def verify_command() -> None:
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 @click.option("--access-log", is_flag=True, help="Log every request on stdout.")
 def serve(host: str, port: int, workers: int, access_log: bool) -> None:
-    """Run the production server (gunicorn, sync workers)."""
-    from service.server import run
+    """Run the production server (gunicorn, sync workers).
 
-    run(host=host, port=port, workers=workers, access_log=access_log)
+    Metrics of all workers are shared through PROMETHEUS_MULTIPROC_DIR (a fresh
+    temporary directory per start, removed at exit, unless it is set).
+    """
+    from service.server import run, shared_metrics
+
+    with shared_metrics(sys.argv[1:]):
+        run(host=host, port=port, workers=workers, access_log=access_log)
 
 
 def _parse_as_of(value: str | None) -> datetime:
@@ -253,3 +258,7 @@ def export_command(
         if progress:
             progress.close()
         database.dispose()
+
+
+if __name__ == "__main__":  # ``ledger serve`` starts itself again this way
+    main(prog_name="ledger")

@@ -9,10 +9,21 @@ under the same settings.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
-from typing import Any
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
 
 from gunicorn.app.base import BaseApplication
+
+from service.metrics import MULTIPROC_DIR
+
+#: Marks a metrics directory ``ledger serve`` made itself (and so removes).
+_OWNED_DIR = "LEDGER_OWNED_METRICS_DIR"
 
 
 class _Gunicorn(BaseApplication):  # type: ignore[misc]
@@ -36,6 +47,15 @@ def _freeze_startup_objects(worker: Any) -> None:
     gc.freeze()
 
 
+def _forget_worker_metrics(server: Any, worker: Any) -> None:
+    """An exited worker's gauges stop counting (its counters still do: they
+    are totals of requests it served)."""
+    if os.environ.get(MULTIPROC_DIR):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
 def options(*, host: str, port: int, workers: int, access_log: bool = False) -> dict[str, Any]:
     return {
         "bind": f"{host}:{port}",
@@ -45,7 +65,46 @@ def options(*, host: str, port: int, workers: int, access_log: bool = False) -> 
         "timeout": 60,
         "keepalive": 5,
         "post_worker_init": _freeze_startup_objects,
+        "child_exit": _forget_worker_metrics,
     }
+
+
+def _reexec_with_metrics_dir(argv: list[str]) -> NoReturn:
+    """Start this command again with a fresh metrics directory in its environment.
+
+    prometheus_client decides at import whether samples are shared through
+    files, and the ``ledger`` command has imported it already: only a new
+    process image (same pid, so signals still reach the server) gets it right.
+    """
+    directory = tempfile.mkdtemp(prefix="ledger-metrics-")
+    env = {**os.environ, MULTIPROC_DIR: directory, _OWNED_DIR: directory}
+    os.execve(sys.executable, [sys.executable, "-m", "service.cli", *argv], env)
+
+
+@contextmanager
+def shared_metrics(argv: list[str]) -> Iterator[Path]:
+    """Run the server with prometheus_client's multiprocess mode, so a scrape of
+    ``/metrics`` answered by any worker reports all of them.
+
+    ``PROMETHEUS_MULTIPROC_DIR`` set by the operator is used (emptied of a
+    previous run's samples first); unset, a fresh temporary directory is made
+    for this server start and removed when it stops. ``argv`` is the command's
+    arguments, to start it again when the directory had to be made.
+    """
+    value = os.environ.get(MULTIPROC_DIR)
+    if not value:
+        _reexec_with_metrics_dir(argv)
+    directory = Path(value)
+    owned = os.environ.pop(_OWNED_DIR, None) == value
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        if stale.name.split("_")[-1] != f"{os.getpid()}.db":
+            stale.unlink()
+    try:
+        yield directory
+    finally:
+        if owned:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 def run(

@@ -8,16 +8,16 @@ CDN or any other host.
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
-import flask_swagger_ui
 from flask import Blueprint, Response, send_from_directory
 
 #: Where the page's scripts and stylesheet are served from (flask-smorest's
 #: ``OPENAPI_SWAGGER_UI_URL``; the page appends the file names to it).
 ASSETS_URL = "/docs/assets/"
 
-_DIST = Path(flask_swagger_ui.__file__).resolve().parent / "dist"
+_DIST = Path(str(files("flask_swagger_ui") / "dist"))
 
 blp = Blueprint("docs_assets", __name__)
 

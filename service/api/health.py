@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from flask import Blueprint, Response, g, request
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import Counter, Histogram
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import metrics
@@ -54,7 +54,7 @@ def metrics_view() -> Response:
         metrics.OLDEST_OVERDUE_SECONDS.set(waited)
     except SQLAlchemyError:  # serve the process metrics even when the database is down
         pass
-    return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+    return Response(metrics.exposition(), content_type=metrics.CONTENT_TYPE)
 
 
 def start_timer() -> None:

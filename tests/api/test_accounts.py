@@ -144,6 +144,9 @@ def test_service_routes(api: Api) -> None:
     metrics = api.client.get("/metrics")
     assert metrics.status_code == 200
     assert b"ledger_http_requests_total" in metrics.data
+    content_type = metrics.headers["Content-Type"]
+    assert content_type.startswith("text/plain; version=")
+    assert content_type.lower().count("charset=") == 1, content_type
     spec = api.client.get("/openapi.json").get_json()
     assert spec["info"]["title"] == "Withdrawal-hold ledger"
     assert "/v1/accounts" in spec["paths"]

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -66,3 +67,82 @@ def test_serve_migrated_sqlite_from_another_directory(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=15)
+
+
+def _text(url: str) -> tuple[str, str]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.headers["Content-Type"], response.read().decode()
+
+
+def _healthz_count(metrics: str) -> float:
+    for line in metrics.splitlines():
+        if line.startswith("ledger_http_requests_total{") and 'route="/healthz"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_metrics_of_every_worker_in_one_scrape(tmp_path: Path) -> None:
+    """With two gunicorn workers, one scrape sums the requests both served; the
+    metrics directory is made for this start and removed when it stops."""
+    env = {
+        k: v
+        for k, v in {**os.environ, "LEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/ledger.db"}.items()
+        if k != "PROMETHEUS_MULTIPROC_DIR"
+    }
+    run = {"env": env, "cwd": tmp_path, "capture_output": True, "text": True, "timeout": 60}
+    assert subprocess.run([str(LEDGER), "db", "upgrade"], **run).returncode == 0  # type: ignore[call-overload]
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(LEDGER), "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                _get(f"{base}/healthz")
+                break
+            except OSError:
+                assert server.poll() is None, "server exited"
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        environ = Path(f"/proc/{server.pid}/environ").read_bytes().split(b"\0")
+        found = [v for v in environ if v.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
+        assert found, "ledger serve did not set up a metrics directory"
+        directory = Path(found[0].split(b"=", 1)[1].decode())
+        assert directory.is_dir()
+
+        sent = 1  # the first /healthz above
+
+        def hit() -> None:
+            for _ in range(10):
+                assert _get(f"{base}/healthz")[0] == 200
+
+        # Concurrent requests until both workers have served some (each keeps its
+        # samples in its own file, counter_<pid>.db).
+        for _ in range(20):
+            threads = [threading.Thread(target=hit) for _ in range(6)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            sent += 60
+            if len(list(directory.glob("counter_*.db"))) >= 2:
+                break
+        assert len(list(directory.glob("counter_*.db"))) == 2
+
+        content_type, first = _text(f"{base}/metrics")
+        assert content_type.startswith("text/plain; version=")
+        assert content_type.lower().count("charset=") == 1, content_type
+        assert _healthz_count(first) == sent
+        _, second = _text(f"{base}/metrics")
+        assert _healthz_count(second) == sent  # whichever worker answers
+        assert "ledger_active_holds 0.0" in second
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+    assert not directory.exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields
 
 from schemas.common import PageSchema
-from schemas.fields import UTCDateTime
+from schemas.fields import UTCDateTime, nonzero_digits
 from service.domain.errors import ValidationFailed
 from service.domain.withdrawals import parse_rate
 
@@ -17,9 +17,15 @@ def _rate(value: str) -> None:
         raise ValidationError(exc.errors["usd"]) from exc
 
 
+#: A rate: at most 12 integer and 18 decimal digits, above zero.
+RATE_PATTERN = (
+    f"^(({nonzero_digits(12)})(\\.[0-9]{{1,18}})?|0{{1,12}}\\.({nonzero_digits(18)}))$"
+)
+
+
 class RatePutSchema(Schema):
     usd = fields.String(
-        required=True, validate=_rate, metadata={"example": "67000.00", "pattern": r"^\d+(\.\d+)?$"}
+        required=True, validate=_rate, metadata={"example": "67000.00", "pattern": RATE_PATTERN}
     )
 
 

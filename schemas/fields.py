@@ -9,8 +9,39 @@ from typing import Any
 
 from marshmallow import ValidationError, fields
 
-from service.domain.money import Amount, AmountError, parse_decimal
+from service.domain.money import MAX_DIGITS, MAX_SCALE, Amount, AmountError, parse_decimal
 from service.domain.timestamps import format_utc, parse_aware
+
+
+def nonzero_digits(digits: int) -> str:
+    """A regex of 1 to ``digits`` digits, at least one of them not 0 (without
+    look-ahead, which JSON Schema generators handle badly: the first non-zero
+    digit's position is spelled out)."""
+    return "|".join(
+        f"0{{{zeros}}}[1-9][0-9]{{0,{digits - zeros - 1}}}" for zeros in range(digits)
+    )
+
+
+_WHOLE = f"0*[1-9][0-9]{{0,{MAX_DIGITS - 1}}}"
+_FRACTION = f"[0-9]{{1,{MAX_SCALE}}}"
+#: An amount in a request: a plain decimal (no sign, exponent or spaces), at
+#: most 10 integer digits (leading zeros aside) and 8 decimals. The asset's own
+#: scale, usually smaller, is checked by the service (422).
+AMOUNT_PATTERN = f"^(0+|{_WHOLE})(\\.{_FRACTION})?$"
+#: The same, above zero.
+POSITIVE_AMOUNT_PATTERN = (
+    f"^({_WHOLE}(\\.{_FRACTION})?|0+\\.({nonzero_digits(MAX_SCALE)}))$"
+)
+#: An amount in a response: exactly the asset's scale; a balance may be
+#: negative (a customer's debt after a chargeback).
+SIGNED_AMOUNT_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+
+#: An asset code as clients may send it (upper-cased on load).
+ASSET_PATTERN = r"^[A-Za-z0-9]{1,16}$"
+#: An ISO 3166-1 alpha-2 country code (upper-cased on load).
+COUNTRY_PATTERN = r"^[A-Za-z]{2}$"
+#: An ISO calendar date, YYYY-MM-DD.
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
 class Money(fields.Field[Decimal]):
@@ -23,9 +54,13 @@ class Money(fields.Field[Decimal]):
     """
 
     def __init__(self, *, positive: bool = True, **kwargs: Any) -> None:
+        if kwargs.get("dump_only"):
+            pattern = SIGNED_AMOUNT_PATTERN
+        else:
+            pattern = POSITIVE_AMOUNT_PATTERN if positive else AMOUNT_PATTERN
         kwargs["metadata"] = {
             "type": "string",
-            "pattern": r"^[0-9]+(\.[0-9]+)?$",
+            "pattern": pattern,
             "example": "100.00",
             **kwargs.get("metadata", {}),
         }
@@ -82,7 +117,11 @@ class Country(fields.String):
     """ISO 3166-1 alpha-2, upper-cased on load."""
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs["metadata"] = {"example": "GB", **kwargs.get("metadata", {})}
+        kwargs["metadata"] = {
+            "example": "GB",
+            "pattern": COUNTRY_PATTERN,
+            **kwargs.get("metadata", {}),
+        }
         super().__init__(**kwargs)
 
     def _deserialize(
@@ -95,6 +134,16 @@ class Country(fields.String):
 
 
 class AssetCode(fields.String):
+    """An asset code such as ``USD`` or ``BTC``: 1 to 16 ASCII letters or digits."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["metadata"] = {
+            "pattern": ASSET_PATTERN,
+            "example": "USD",
+            **kwargs.get("metadata", {}),
+        }
+        super().__init__(**kwargs)
+
     def _deserialize(
         self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
     ) -> str:

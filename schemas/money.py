@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_dump, validate
 
-from schemas.common import PageSchema
+from schemas.common import PageSchema, cursor_field, limit_field
 from schemas.fields import AssetCode, Money, UTCDateTime, plain
 from service.domain.holds import HoldStatus, Method
 
@@ -51,7 +51,7 @@ class QuoteRequestSchema(Schema):
 class QuoteSchema(Schema):
     method = fields.String()
     asset = fields.String()
-    amount = Money()
+    amount = Money(dump_only=True)
     hold_business_days = fields.Integer()
     available_to_trade_at = UTCDateTime()
     available_to_withdraw_at = UTCDateTime()
@@ -59,7 +59,7 @@ class QuoteSchema(Schema):
 
 class LotSchema(Schema):
     asset = fields.String()
-    amount = Money()
+    amount = Money(dump_only=True)
     status = fields.String()
 
 
@@ -68,7 +68,7 @@ class HoldSchema(Schema):
     deposit_id = fields.UUID()
     method = fields.String()
     asset = fields.String()
-    amount = Money()
+    amount = Money(dump_only=True)
     status = fields.String()
     placed_at = UTCDateTime()
     release_at = UTCDateTime()
@@ -81,7 +81,7 @@ class DepositSchema(Schema):
     account_id = fields.UUID()
     method = fields.String()
     asset = fields.String()
-    amount = Money()
+    amount = Money(dump_only=True)
     status = fields.String()
     settled_at = UTCDateTime()
     external_ref = fields.String()
@@ -96,8 +96,8 @@ class HoldListArgs(Schema):
     status = fields.String(
         load_default=None, validate=validate.OneOf([s.value for s in HoldStatus])
     )
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = fields.String(load_default=None)
+    limit = limit_field()
+    cursor = cursor_field()
 
 
 class HoldPageSchema(PageSchema):
@@ -116,19 +116,19 @@ class TradeCreateSchema(Schema):
 
 
 class HeldPartSchema(Schema):
-    sold = Money()
-    bought = Money()
+    sold = Money(dump_only=True)
+    bought = Money(dump_only=True)
 
 
 class TradeSchema(Schema):
     id = fields.UUID()
     account_id = fields.UUID()
     sell_asset = fields.String()
-    sell_amount = Money()
+    sell_amount = Money(dump_only=True)
     buy_asset = fields.String()
-    buy_amount = Money()
+    buy_amount = Money(dump_only=True)
     fee_asset = fields.String()
-    fee_amount = Money()
+    fee_amount = Money(dump_only=True)
     held_part = fields.Nested(HeldPartSchema)
     external_ref = fields.String()
     created_at = UTCDateTime()
@@ -136,11 +136,11 @@ class TradeSchema(Schema):
 
 class BalanceSchema(Schema):
     asset = fields.String()
-    total = Money()
-    available_to_trade = Money()
-    available_to_withdraw = Money()
-    temporary_holds = Money()
-    pending_withdrawals = Money()
+    total = Money(dump_only=True)
+    available_to_trade = Money(dump_only=True)
+    available_to_withdraw = Money(dump_only=True)
+    temporary_holds = Money(dump_only=True)
+    pending_withdrawals = Money(dump_only=True)
     next_release_at = UTCDateTime(allow_none=True)
 
 
@@ -150,13 +150,58 @@ class BalancesSchema(Schema):
     balances = fields.List(fields.Nested(BalanceSchema))
 
 
-class TransactionSchema(Schema):
+class HoldRefSchema(Schema):
     id = fields.UUID()
-    type = fields.String()
+    release_at = UTCDateTime()
+    status = fields.String(metadata={"enum": [s.value for s in HoldStatus]})
+
+
+class ReleasedLotSchema(Schema):
+    asset = fields.String()
+    amount = Money(dump_only=True)
+
+
+class TransactionSchema(Schema):
+    """One line of history. Every line has the first six fields; the others
+    belong to the line's ``type``: a deposit's ``method``, ``external_ref``,
+    ``settled_at`` and ``hold``; a trade's ``buy_*``, ``fee_amount``,
+    ``held_part`` and ``external_ref``; a withdrawal's ``kind``,
+    ``destination``, ``txid``, ``reason`` and ``updated_at``; a chargeback's
+    ``deposit_id``, ``recovered``, ``receivable`` and ``reason``; a hold
+    release's ``hold_id``, ``deposit_id`` and ``lots`` (every asset it freed;
+    ``asset``/``amount`` are the lot in the deposit's asset, or the first)."""
+
+    id = fields.UUID()
+    type = fields.String(
+        metadata={"enum": ["deposit", "trade", "withdrawal", "hold_release", "chargeback"]}
+    )
     status = fields.String()
     created_at = UTCDateTime()
     asset = fields.String()
-    amount = Money(allow_none=True)
+    amount = Money(dump_only=True, allow_none=True)
+    # deposit
+    method = fields.String(dump_only=True, metadata={"enum": [m.value for m in Method]})
+    external_ref = fields.String(dump_only=True)
+    settled_at = UTCDateTime(dump_only=True)
+    hold = fields.Nested(HoldRefSchema, dump_only=True, allow_none=True)
+    # trade
+    buy_asset = fields.String(dump_only=True)
+    buy_amount = Money(dump_only=True)
+    fee_amount = Money(dump_only=True, positive=False)
+    held_part = fields.Nested(HeldPartSchema, dump_only=True)
+    # withdrawal
+    kind = fields.String(dump_only=True)
+    destination = fields.String(dump_only=True)
+    txid = fields.String(dump_only=True, allow_none=True)
+    reason = fields.String(dump_only=True, allow_none=True)
+    updated_at = UTCDateTime(dump_only=True)
+    # chargeback, hold release
+    deposit_id = fields.UUID(dump_only=True)
+    recovered = Money(dump_only=True)
+    receivable = Money(dump_only=True)
+    # hold release
+    hold_id = fields.UUID(dump_only=True)
+    lots = fields.List(fields.Nested(ReleasedLotSchema), dump_only=True)
     details = fields.Raw(load_only=True)
 
     @post_dump(pass_original=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from schemas.common import PageSchema
+from schemas.common import PageSchema, cursor_field, limit_field
 from schemas.fields import AssetCode, Money, UTCDateTime
 from service.domain.withdrawals import WithdrawalStatus
 
@@ -45,7 +45,7 @@ class WithdrawalSchema(Schema):
     account_id = fields.UUID()
     kind = fields.String(metadata={"description": "standard or final"})
     asset = fields.String()
-    amount = Money()
+    amount = Money(dump_only=True)
     destination = fields.String()
     status = fields.String(metadata={"enum": [s.value for s in WithdrawalStatus]})
     txid = fields.String(allow_none=True)
@@ -59,8 +59,8 @@ class WithdrawalListArgs(Schema):
     status = fields.String(
         load_default=None, validate=validate.OneOf([s.value for s in WithdrawalStatus])
     )
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = fields.String(load_default=None)
+    limit = limit_field()
+    cursor = cursor_field()
 
 
 class WithdrawalPageSchema(PageSchema):
@@ -74,12 +74,12 @@ class ChargebackCreateSchema(Schema):
 class ChargebackSchema(Schema):
     deposit_id = fields.UUID()
     status = fields.String()
-    recovered = Money()
-    receivable = Money()
+    recovered = Money(dump_only=True)
+    receivable = Money(dump_only=True)
     id = fields.UUID()
     account_id = fields.UUID()
     asset = fields.String()
-    amount = Money()
+    amount = Money(dump_only=True)
     hold_id = fields.UUID(allow_none=True)
     hold_status = fields.String(allow_none=True)
     reason = fields.String()

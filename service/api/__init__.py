@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import http
 from typing import Any
 
 from flask import Flask
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
-from service.api import docs, health, problems
+from schemas.common import ProblemSchema
+from service.api import docs, health, openapi, problems
 from service.api.auth import BEARER_SCHEME
 from service.api.runtime import Runtime
 from service.config import Settings
@@ -18,10 +20,25 @@ from service.services.keys import KeyCache
 
 
 class LedgerApi(Api):  # type: ignore[misc]
-    """flask-smorest's Api, answering every HTTP error as RFC 9457 problem+json."""
+    """flask-smorest's Api, answering every HTTP error as RFC 9457 problem+json,
+    and documenting the errors that way (not as its default error body)."""
+
+    ERROR_SCHEMA = ProblemSchema
 
     def handle_http_exception(self, error: HTTPException) -> Any:
         return problems.from_http_exception(error)
+
+    def _register_responses(self) -> None:
+        """One component response per HTTP status (and ``DEFAULT_ERROR``), each a
+        problem+json body; registered lazily, so only those used appear."""
+        for status in http.HTTPStatus:
+            if status >= 400:
+                self.spec.components.response(
+                    status.name, openapi.problem_response(status), lazy=True
+                )
+        default = {**openapi.problem_response(http.HTTPStatus.BAD_REQUEST)}
+        default["description"] = "Any other error, as problem+json"
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, default, lazy=True)
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Flask:
@@ -47,7 +64,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         },
     )
     app.extensions["ledger"] = Runtime(settings=settings, db=db, keys=KeyCache(db))
-    api = LedgerApi(app)
+    api = LedgerApi(app, spec_kwargs={"extra_plugins": [openapi.LedgerDocs()]})
+    openapi.register_components(api.spec, country_header=settings.country_header)
     problems.install(app)
     app.register_blueprint(health.blp)
     app.register_blueprint(docs.blp)

@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from schemas.accounts import AccountCreateSchema, AccountPatchSchema, AccountSchema
 from schemas.common import PageArgs
 from schemas.compliance import AuditPageSchema
+from service.api import openapi
 from service.api.auth import client_country, current_key, requires
 from service.api.runtime import runtime
 from service.db.repositories import AccountRecord
@@ -25,6 +26,7 @@ blp = Blueprint("accounts", __name__, description="Customer accounts")
 @blp.route("/accounts")
 class Accounts(MethodView):
     @requires(Role.TRADING)
+    @openapi.headers(openapi.COUNTRY)
     @blp.arguments(AccountCreateSchema)
     @blp.response(201, AccountSchema)
     def post(self, body: dict[str, Any]) -> AccountRecord:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar, cast
 
 from flask import g, request
 
+from service.api import openapi
 from service.api.problems import Unauthorized
 from service.api.runtime import runtime
 from service.db.repositories import ApiKeyRecord
@@ -18,14 +19,17 @@ from service.domain.roles import Role
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+_IDEMPOTENCY_KEY = re.compile(openapi.IDEMPOTENCY_KEY_PATTERN)
+
+_COUNTRY = re.compile(openapi.COUNTRY_PATTERN)
 
 #: Documented in OpenAPI as the security scheme of every /v1 route.
 BEARER_SCHEME = {"type": "http", "scheme": "bearer"}
 
 
 def requires(*roles: Role) -> Callable[[F], F]:
-    """Authenticate the bearer key and allow only ``roles`` (and admin)."""
+    """Authenticate the bearer key and allow only ``roles`` (and admin); the
+    OpenAPI document lists them on the operation."""
     allowed = frozenset(roles) | {Role.ADMIN}
 
     def decorate(view: F) -> F:
@@ -38,7 +42,7 @@ def requires(*roles: Role) -> Callable[[F], F]:
                 )
             return view(*args, **kwargs)
 
-        return cast(F, wrapper)
+        return openapi.roles(allowed)(cast(F, wrapper))
 
     return decorate
 
@@ -70,7 +74,8 @@ def idempotency_key() -> str:
         )
     if not _IDEMPOTENCY_KEY.fullmatch(value):
         raise BadRequest(
-            "Idempotency-Key must be 1 to 255 printable ASCII characters",
+            "Idempotency-Key must be 1 to 255 printable ASCII characters, "
+            "with no space at either end",
             code="invalid_idempotency_key",
         )
     return value
@@ -79,8 +84,8 @@ def idempotency_key() -> str:
 def client_country() -> str:
     """The client's country, as set by the gateway. Missing or malformed fails closed."""
     header = runtime().settings.country_header
-    value = request.headers.get(header, "").strip()
-    if len(value) != 2 or not value.isascii() or not value.isalpha():
+    value = request.headers.get(header, "")
+    if not _COUNTRY.fullmatch(value):
         raise BadRequest(
             f"the {header} header (ISO 3166-1 alpha-2 country) is required",
             code="country_required",

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 from flask import Blueprint, Response, g, request
 from prometheus_client import Counter, Histogram
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import metrics
+from service.api.auth import requires
+from service.api.problems import problem
 from service.api.responses import json_response
 from service.api.runtime import runtime
+from service.domain.roles import READERS
 from service.services.holds import hold_gauges
 from service.services.schema_version import is_at_head
 
@@ -22,6 +26,21 @@ REQUESTS = Counter(
 LATENCY = Histogram(
     "ledger_http_request_seconds", "Time to answer an HTTP request", ["method", "route"]
 )
+
+
+@blp.delete("/v1/deposits/<uuid:deposit_id>")
+@requires(*READERS)
+def no_deposit_cancel(deposit_id: uuid.UUID) -> Response:
+    """Deposits are final: there is no way to cancel one (a chargeback is a new
+    entry). Answered here, outside the OpenAPI document, because it is not an
+    operation a client can use, only a clear refusal of one it might try."""
+    return problem(
+        405,
+        "method_not_allowed",
+        "Method Not Allowed",
+        "deposits are final and cannot be cancelled",
+        headers={"Allow": ""},
+    )
 
 
 @blp.get("/healthz")

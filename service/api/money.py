@@ -95,23 +95,6 @@ class DepositBatch(MethodView):
         )
 
 
-@blp.route("/deposits/<uuid:deposit_id>")
-class Deposit(MethodView):
-    @requires(*READERS)
-    @blp.response(405)
-    def delete(self, deposit_id: uuid.UUID) -> Response:
-        """Deposits are final: there is no way to cancel one (a chargeback is a new entry)."""
-        from service.api.problems import problem
-
-        return problem(
-            405,
-            "method_not_allowed",
-            "Method Not Allowed",
-            "deposits are final and cannot be cancelled",
-            headers={"Allow": "POST"},
-        )
-
-
 @blp.route("/deposits/quote")
 class DepositQuote(MethodView):
     @requires(Role.TRADING, Role.PAYMENTS)

@@ -50,7 +50,7 @@ def _method(value: str) -> Method:
 @blp.route("/jobs/release-holds")
 class ReleaseJob(MethodView):
     @requires(Role.OPERATIONS)
-    @blp.arguments(ReleaseJobSchema)
+    @blp.arguments(ReleaseJobSchema, required=False)
     @blp.response(200, ReleaseResultSchema)
     def post(self, body: dict[str, Any]) -> Response:
         """Release every hold due at `as_of` (default now). Idempotent; safe to repeat."""

@@ -11,6 +11,7 @@ from flask import Response, g, request
 from marshmallow import Schema
 from sqlalchemy import Connection
 
+from service.api import openapi
 from service.api.auth import client_country, current_key, idempotency_key
 from service.api.runtime import runtime
 from service.services.transaction import IdempotencyKey, run_idempotent
@@ -28,7 +29,7 @@ def moves_money(view: F) -> F:
         g.client_country = client_country()
         return view(*args, **kwargs)
 
-    return cast(F, wrapper)
+    return openapi.headers(openapi.IDEMPOTENCY, openapi.COUNTRY)(cast(F, wrapper))
 
 
 def json_response(body: Any, status: int = 200) -> Response:

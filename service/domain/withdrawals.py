@@ -41,7 +41,7 @@ from service.domain.errors import Conflict, ValidationFailed
 USD = "USD"
 
 #: Digits accepted in a rate: a price of a small coin needs many decimals.
-_RATE_TEXT = re.compile(r"^(\d{1,12})(?:\.(\d{1,18}))?$")
+_RATE_TEXT = re.compile(r"^([0-9]{1,12})(?:\.([0-9]{1,18}))?$")
 
 
 class WithdrawalStatus(StrEnum):

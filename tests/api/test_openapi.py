@@ -1,22 +1,26 @@
-"""The OpenAPI document: valid OpenAPI 3, bearer auth on every /v1 route, and a short
-schemathesis run showing that no operation answers 500 to generated requests.
+"""The OpenAPI document: valid OpenAPI 3, bearer auth, roles and required headers on
+every /v1 route, problem+json errors; and a schemathesis run with every check, on
+each database, showing that the service answers as the document says.
 
-These tests build their own app on a temporary SQLite file (the document and the
-error handling do not depend on the database; the fuzzing stays fast)."""
+The document tests build their own app on a temporary SQLite file (the document
+does not depend on the database)."""
 
 from __future__ import annotations
 
 import copy
-import uuid
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
-from schemathesis import GenerationMode
+import schemathesis.engine
+from schemathesis.config import SchemathesisConfig
+from schemathesis.engine import Status, events
+from werkzeug.serving import make_server
 
 from service.api import create_app
 from service.config import Settings
@@ -123,51 +127,63 @@ def test_money_amounts_are_documented_as_strings(document: dict[str, Any]) -> No
         assert prop["type"] == "string", (name, field, prop)
 
 
-def test_no_operation_answers_500(built: tuple[Any, str]) -> None:
-    app, admin = built
-    schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
-    client = app.test_client()
-    # a real account, so generated requests sometimes reach past "account not found"
-    created = client.post(
-        "/v1/accounts",
-        json={"external_id": "fuzz", "country": "GB"},
-        headers={"Authorization": f"Bearer {admin}", "X-Client-Country": "GB"},
+# -- the API against its own document: schemathesis, every check --------------------------
+
+#: Valid requests the contract still refuses with 422: rules JSON Schema cannot
+#: state (an asset's own scale, an unknown asset code, a trade of an asset for
+#: itself, dates beyond the calendar's data, a span of over ten years). The
+#: rest are schemathesis's defaults: valid data is never a 400, 405, 413 ...
+#: (and "5xx" here does not excuse a 500: not_a_server_error runs too).
+POSITIVE_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]
+
+
+@pytest.fixture
+def live(app: Any) -> Iterator[str]:
+    """The app served over real HTTP (as a client meets it)."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def test_the_api_meets_its_document(live: str, api_keys: dict[Role, str]) -> None:
+    """schemathesis as ``schemathesis run --checks all``: every phase (examples,
+    coverage, fuzzing, stateful) and every check, on each database. Each answer
+    must be what the document promises (status, content type, headers, body),
+    invalid input must be refused and valid input accepted, required headers
+    and authentication must be enforced, and nothing may be a 500."""
+    config = SchemathesisConfig.from_dict(
+        {
+            "headers": {"Authorization": f"Bearer {api_keys[Role.ADMIN]}"},
+            "generation": {
+                "max-examples": 8,
+                # CI loads the derandomized hypothesis profile (tests/conftest.py)
+                "deterministic": bool(hypothesis.settings.default.derandomize),
+            },
+            "checks": {"positive_data_acceptance": {"expected-statuses": POSITIVE_STATUSES}},
+        }
     )
-    assert created.status_code == 201
-    account = created.get_json()["id"]
-
-    # about ten requests per operation: five valid-looking, five invalid
-    failures: list[str] = []
-    calls = 0
-    headers = {"Authorization": f"Bearer {admin}", "X-Client-Country": "GB"}
-
-    def fuzz(strategy: Any, label: str) -> None:
-        @settings(
-            max_examples=5,
-            deadline=None,
-            database=None,
-            phases=[Phase.explicit, Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        )
-        @given(case=strategy)
-        def run(case: Any) -> None:
-            nonlocal calls
-            calls += 1
-            response = case.call(headers={**headers, "Idempotency-Key": uuid.uuid4().hex})
-            if response.status_code >= 500:
-                failures.append(f"{label} -> {response.status_code}: {case.as_curl_command()}")
-
-        run()
-
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            path_parameters = (
-                {"account_id": account}
-                if "{account_id}" in operation.path and mode is GenerationMode.POSITIVE
-                else None
-            )
-            strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_parameters)
-            fuzz(strategy, f"{operation.label} [{mode.value}]")
-    assert calls >= 100
-    assert not failures, "\n".join(failures[:20])
+    schema = schemathesis.openapi.from_url(f"{live}/openapi.json", config=config)
+    schema.config.checks.update(included_check_names=["all"])
+    failures: dict[tuple[str, str], str] = {}
+    errors: list[str] = []
+    checked = 0
+    for event in schemathesis.engine.from_schema(schema).execute():
+        if isinstance(event, events.ScenarioFinished):
+            for case_id, nodes in event.recorder.checks.items():
+                for node in nodes:
+                    checked += 1
+                    if node.status == Status.FAILURE and node.failure_info is not None:
+                        failures.setdefault(
+                            (event.recorder.label, node.name),
+                            f"{node.failure_info.failure.title}\n{node.failure_info.code_sample}",
+                        )
+        elif isinstance(event, events.NonFatalError | events.FatalError):
+            errors.append(f"{getattr(event, 'label', '')}: {event.info.message}")
+    assert not errors, "\n".join(errors[:10])
+    assert not failures, "\n\n".join(
+        f"{label} [{check}]: {detail}" for (label, check), detail in sorted(failures.items())
+    )
+    assert checked > 1000  # it ran

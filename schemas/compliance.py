@@ -18,9 +18,7 @@ def _rate(value: str) -> None:
 
 
 #: A rate: at most 12 integer and 18 decimal digits, above zero.
-RATE_PATTERN = (
-    f"^(({nonzero_digits(12)})(\\.[0-9]{{1,18}})?|0{{1,12}}\\.({nonzero_digits(18)}))$"
-)
+RATE_PATTERN = f"^(({nonzero_digits(12)})(\\.[0-9]{{1,18}})?|0{{1,12}}\\.({nonzero_digits(18)}))$"
 
 
 class RatePutSchema(Schema):

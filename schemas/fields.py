@@ -17,9 +17,7 @@ def nonzero_digits(digits: int) -> str:
     """A regex of 1 to ``digits`` digits, at least one of them not 0 (without
     look-ahead, which JSON Schema generators handle badly: the first non-zero
     digit's position is spelled out)."""
-    return "|".join(
-        f"0{{{zeros}}}[1-9][0-9]{{0,{digits - zeros - 1}}}" for zeros in range(digits)
-    )
+    return "|".join(f"0{{{zeros}}}[1-9][0-9]{{0,{digits - zeros - 1}}}" for zeros in range(digits))
 
 
 _WHOLE = f"0*[1-9][0-9]{{0,{MAX_DIGITS - 1}}}"
@@ -29,9 +27,7 @@ _FRACTION = f"[0-9]{{1,{MAX_SCALE}}}"
 #: scale, usually smaller, is checked by the service (422).
 AMOUNT_PATTERN = f"^(0+|{_WHOLE})(\\.{_FRACTION})?$"
 #: The same, above zero.
-POSITIVE_AMOUNT_PATTERN = (
-    f"^({_WHOLE}(\\.{_FRACTION})?|0+\\.({nonzero_digits(MAX_SCALE)}))$"
-)
+POSITIVE_AMOUNT_PATTERN = f"^({_WHOLE}(\\.{_FRACTION})?|0+\\.({nonzero_digits(MAX_SCALE)}))$"
 #: An amount in a response: exactly the asset's scale; a balance may be
 #: negative (a customer's debt after a chargeback).
 SIGNED_AMOUNT_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"

@@ -202,7 +202,6 @@ class TransactionSchema(Schema):
     # hold release
     hold_id = fields.UUID(dump_only=True)
     lots = fields.List(fields.Nested(ReleasedLotSchema), dump_only=True)
-    details = fields.Raw(load_only=True)
 
     @post_dump(pass_original=True)
     def _merge_details(self, data: dict[str, Any], original: Any, **_: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar, cast
 
 from flask import g, request
 
+from schemas.fields import COUNTRY_PATTERN
 from service.api import openapi
 from service.api.problems import Unauthorized
 from service.api.runtime import runtime
@@ -21,7 +22,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _IDEMPOTENCY_KEY = re.compile(openapi.IDEMPOTENCY_KEY_PATTERN)
 
-_COUNTRY = re.compile(openapi.COUNTRY_PATTERN)
+_COUNTRY = re.compile(COUNTRY_PATTERN)
 
 #: Documented in OpenAPI as the security scheme of every /v1 route.
 BEARER_SCHEME = {"type": "http", "scheme": "bearer"}

@@ -117,7 +117,7 @@ def problem_response(status: http.HTTPStatus) -> dict[str, Any]:
     }
 
 
-class LedgerDocs(BasePlugin):  # type: ignore[misc]
+class LedgerDocs(BasePlugin):
     """Turns the routes' markers into parameters, security and problem responses."""
 
     def path_helper(

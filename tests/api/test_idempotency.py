@@ -321,3 +321,24 @@ def test_responses_are_kept_for_the_retention_period_then_forgotten(
     # no longer remembered: processed afresh, and the deposit itself refuses a double credit
     assert again.status_code == 409
     assert again.get_json()["code"] == "duplicate_deposit"
+
+
+def test_headers_are_refused_as_the_document_describes_them(api: Api, db: Database) -> None:
+    """Idempotency-Key and the client country are checked against the patterns
+    the OpenAPI document declares: a key with a space at either end (HTTP would
+    strip it, so it could never be replayed as sent) and a padded country are
+    refused before anything is written."""
+    account = api.open_account()
+    body = deposit_body(account)
+    for key in (" leading", "trailing ", " "):
+        refused = api.post(DEPOSITS, body, Role.PAYMENTS, idem=key)
+        assert (refused.status_code, refused.get_json()["code"]) == (
+            400,
+            "invalid_idempotency_key",
+        ), key
+    for country in (" GB", "GB ", "G"):
+        refused = api.post(DEPOSITS, body, Role.PAYMENTS, country=country)
+        assert (refused.status_code, refused.get_json()["code"]) == (400, "country_required")
+    with db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(deposits)).scalar_one() == 0
+    assert api.post(DEPOSITS, body, Role.PAYMENTS, idem="inner space ok").status_code == 201

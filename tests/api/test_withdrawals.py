@@ -490,3 +490,12 @@ def test_held_btc_without_a_rate_is_refused_for_the_hold_not_the_rate(
     assert problem["temporary_holds"] == "0.00150000"
     assert problem["next_release_at"] == dep["hold"]["release_at"]
     assert_books_sound(db)
+
+
+def test_rates_take_ascii_digits_only(api: Api, db: Database) -> None:
+    """Other scripts' digits (Python's \\d matches them, Decimal reads them) are not
+    the plain decimal the contract and the OpenAPI pattern describe."""
+    for text in ("٣", "６７０００", "1.٥"):
+        response = set_rate(api, "BTC", text)
+        assert (response.status_code, response.get_json()["code"]) == (422, "validation_failed")
+    assert api.get("/v1/rates").get_json()["items"] == []

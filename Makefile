@@ -1,24 +1,35 @@
 # Everything runs from the project's own virtualenv, created on first use.
+# `run` needs only the service's own dependencies; `test`, `lint` and `bench`
+# add the test and lint tools (the `dev` extra). Each set has its own stamp.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 
 .PHONY: run test lint migrate bench clean install
 
-$(STAMP): setup.cfg pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+
+## the service alone (what `make run` needs)
+$(RUN_STAMP): setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+## the service with the test and lint tools
+$(STAMP): setup.cfg pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 ## run: set up, migrate the SQLite file under ./var/, print an admin key once, serve
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/ledger db upgrade
 	$(BIN)/ledger keys bootstrap
 	$(BIN)/ledger serve --host $(HOST) --port $(PORT)
@@ -34,7 +45,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 ## migrate: apply migrations to LEDGER_DATABASE_URL (default: the SQLite file)
-migrate: $(STAMP)
+migrate: $(RUN_STAMP)
 	$(BIN)/ledger db upgrade
 
 ## bench: the benchmarks under bench/ (never part of `make test`); needs PostgreSQL

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -38,6 +39,14 @@ ASSET_PATTERN = r"^[A-Za-z0-9]{1,16}$"
 COUNTRY_PATTERN = r"^[A-Za-z]{2}$"
 #: An ISO calendar date, YYYY-MM-DD.
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+#: A date-time with an offset, as RFC 3339 writes it (Python would also read
+#: basic and week forms such as ``20261120T150000Z``; the contract does not).
+DATETIME_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+    r"(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})$"
+)
+_DATE = re.compile(DATE_PATTERN)
+_DATETIME = re.compile(DATETIME_PATTERN)
 
 
 class Money(fields.Field[Decimal]):
@@ -85,9 +94,10 @@ class Money(fields.Field[Decimal]):
 
 
 class UTCDateTime(fields.DateTime):
-    """ISO 8601. Requests must carry an offset; responses are UTC with ``Z``."""
+    """ISO 8601 (RFC 3339). Requests must carry an offset; responses are UTC with ``Z``."""
 
     def __init__(self, **kwargs: Any) -> None:
+        kwargs["metadata"] = {"pattern": DATETIME_PATTERN, **kwargs.get("metadata", {})}
         super().__init__(format="iso", **kwargs)
 
     def _deserialize(
@@ -95,6 +105,10 @@ class UTCDateTime(fields.DateTime):
     ) -> datetime:
         if not isinstance(value, str):
             raise ValidationError("must be an ISO 8601 date-time string with an offset")
+        if not _DATETIME.fullmatch(value):
+            raise ValidationError(
+                "must be an ISO 8601 date-time with a time zone offset, e.g. 2026-11-20T15:00:00Z"
+            )
         try:
             return parse_aware(value)
         except ValueError as exc:
@@ -107,6 +121,28 @@ class UTCDateTime(fields.DateTime):
             return None
         assert isinstance(value, datetime)
         return format_utc(value)
+
+
+class IsoDate(fields.Date):
+    """``YYYY-MM-DD`` and nothing else (Python would also read ``20261120``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["metadata"] = {"pattern": DATE_PATTERN, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> date:
+        if not isinstance(value, str) or not _DATE.fullmatch(value):
+            raise ValidationError("must be an ISO date, YYYY-MM-DD")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+def parse_iso_date(text: str) -> date:
+    """A ``YYYY-MM-DD`` path segment as a date; ``ValueError`` otherwise."""
+    if not _DATE.fullmatch(text):
+        raise ValueError(text)
+    return date.fromisoformat(text)
 
 
 class Country(fields.String):

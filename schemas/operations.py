@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from schemas.fields import UTCDateTime
+from schemas.fields import IsoDate, UTCDateTime
 from service.domain.holds import MAX_HOLD_DAYS
 
 
 class BusinessDaysArgs(Schema):
-    from_ = fields.Date(required=True, data_key="from")
-    to = fields.Date(required=True)
+    from_ = IsoDate(required=True, data_key="from")
+    to = IsoDate(required=True)
 
 
 class BusinessDaysSchema(Schema):

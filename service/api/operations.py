@@ -10,6 +10,7 @@ from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from schemas.fields import parse_iso_date
 from schemas.operations import (
     AccountPolicySchema,
     BusinessDaysArgs,
@@ -120,7 +121,7 @@ class Override(MethodView):
 
 def _day(text: str) -> date:
     try:
-        return date.fromisoformat(text)
+        return parse_iso_date(text)
     except ValueError:
         raise ValidationFailed.field("date", "must be an ISO date, YYYY-MM-DD") from None
 

@@ -273,6 +273,7 @@ def test_asset_codes_dates_and_amounts_have_patterns(document: dict[str, Any]) -
         p["name"]: p["schema"] for p in ops[("/v1/calendar/business-days", "get")]["parameters"]
     }
     assert query["from"]["format"] == query["to"]["format"] == "date"
+    assert query["from"]["pattern"] == query["to"]["pattern"] == "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
 # -- the API against its own document: schemathesis, every check --------------------------

@@ -194,3 +194,27 @@ def test_metrics_report_holds(api: Api, clock: Clock) -> None:
     text = api.client.get("/metrics").get_data(as_text=True)
     assert "ledger_overdue_active_holds 0.0" in text
     assert 'ledger_holds_released_total{trigger="job"}' in text
+
+
+def test_dates_and_times_only_in_the_documented_forms(api: Api) -> None:
+    """Python reads ISO 8601's basic and week forms too (``20261120``,
+    ``2026-W47-5``, ``20261120T150000Z``); the contract and the OpenAPI patterns
+    say YYYY-MM-DD and RFC 3339 date-times, so those are refused (422)."""
+    for day in ("20261120", "2026-W47-5"):
+        listed = api.get(f"/v1/calendar/business-days?from={day}&to=2026-11-30")
+        assert (listed.status_code, listed.get_json()["code"]) == (422, "validation_failed")
+        put = api.client.put(
+            f"/v1/calendar/overrides/{day}",
+            json={"business_day": False, "name": "x"},
+            headers=api.headers(Role.OPERATIONS, idem=None),
+        )
+        assert put.status_code == 422, day
+    account = api.open_account()
+    for at in ("20261120T150000Z", "2026-11-20T15:00Z", "2026-W47-5T15:00:00Z"):
+        quote = api.post(
+            "/v1/deposits/quote",
+            {"account_id": account, "method": "card", "asset": "USD", "amount": "1.00", "at": at},
+            Role.TRADING,
+        )
+        assert (quote.status_code, list(quote.get_json()["errors"])) == (422, ["at"]), at
+    assert api.get("/v1/calendar/business-days?from=2026-11-20&to=2026-11-30").status_code == 200

@@ -19,6 +19,7 @@ import hypothesis
 import pytest
 import schemathesis
 import schemathesis.engine
+from schemathesis.checks import CHECKS, is_check_class, load_all_checks
 from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, events
 from werkzeug.serving import make_server
@@ -319,11 +320,13 @@ def test_the_api_meets_its_document(live: str, api_keys: dict[Role, str]) -> Non
     failures: dict[tuple[str, str], str] = {}
     errors: list[str] = []
     checked = 0
+    ran: set[str] = set()
     for event in schemathesis.engine.from_schema(schema).execute():
         if isinstance(event, events.ScenarioFinished):
             for nodes in event.recorder.checks.values():
                 for node in nodes:
                     checked += 1
+                    ran.add(node.name)
                     if node.status == Status.FAILURE and node.failure_info is not None:
                         failures.setdefault(
                             (event.recorder.label, node.name),
@@ -336,3 +339,5 @@ def test_the_api_meets_its_document(live: str, api_keys: dict[Role, str]) -> Non
         f"{label} [{check}]: {detail}" for (label, check), detail in sorted(failures.items())
     )
     assert checked > 1000  # it ran
+    load_all_checks()
+    assert ran >= {check.__name__ for check in CHECKS.get_all() if not is_check_class(check)}

@@ -32,41 +32,52 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str
         return error.code, json.loads(error.read())
 
 
-def test_serve_migrated_sqlite_from_another_directory(tmp_path: Path) -> None:
-    env = {**os.environ, "LEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/ledger.db"}
-    run = {"env": env, "cwd": tmp_path, "capture_output": True, "text": True, "timeout": 60}
-    assert subprocess.run([str(LEDGER), "db", "upgrade"], **run).returncode == 0  # type: ignore[call-overload]
-    key = subprocess.run([str(LEDGER), "keys", "bootstrap"], **run).stdout.strip()  # type: ignore[call-overload]
-    assert key.startswith("lk_")
+def _serve(tmp_path: Path, env: dict[str, str], workers: int) -> tuple[subprocess.Popen[str], str]:
+    """``ledger serve`` on a free port, started and answering /healthz; the
+    process and its base URL."""
     port = _free_port()
     server = subprocess.Popen(
-        [str(LEDGER), "serve", "--port", str(port), "--workers", "1"],
+        [str(LEDGER), "serve", "--port", str(port), "--workers", str(workers)],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            assert _get(f"{base}/healthz")[0] == 200
+            break
+        except OSError:
+            if server.poll() is not None:
+                raise AssertionError(server.stderr.read() if server.stderr else "exited") from None
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+    return server, base
+
+
+def _stop(server: subprocess.Popen[str]) -> None:
+    server.terminate()
+    server.wait(timeout=15)
+
+
+def test_serve_migrated_sqlite_from_another_directory(tmp_path: Path) -> None:
+    env = {**os.environ, "LEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/ledger.db"}
+    run = {"env": env, "cwd": tmp_path, "capture_output": True, "text": True, "timeout": 60}
+    assert subprocess.run([str(LEDGER), "db", "upgrade"], **run).returncode == 0  # type: ignore[call-overload]
+    key = subprocess.run([str(LEDGER), "keys", "bootstrap"], **run).stdout.strip()  # type: ignore[call-overload]
+    assert key.startswith("lk_")
+    server, base = _serve(tmp_path, env, workers=1)
     try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                status, _ = _get(f"{base}/healthz")
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read() if server.stderr else ""
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
-        assert status == 200
         assert _get(f"{base}/readyz") == (200, {"status": "ready", "detail": "schema at 0005"})
         status, problem = _get(
             f"{base}/v1/accounts/{uuid.uuid4()}", {"Authorization": f"Bearer {key}"}
         )
         assert (status, problem["code"]) == (404, "account_not_found")
     finally:
-        server.terminate()
-        server.wait(timeout=15)
+        _stop(server)
 
 
 def _text(url: str) -> tuple[str, str]:
@@ -91,32 +102,15 @@ def test_metrics_of_every_worker_in_one_scrape(tmp_path: Path) -> None:
     }
     run = {"env": env, "cwd": tmp_path, "capture_output": True, "text": True, "timeout": 60}
     assert subprocess.run([str(LEDGER), "db", "upgrade"], **run).returncode == 0  # type: ignore[call-overload]
-    port = _free_port()
-    server = subprocess.Popen(
-        [str(LEDGER), "serve", "--port", str(port), "--workers", "2"],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server, base = _serve(tmp_path, env, workers=2)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                _get(f"{base}/healthz")
-                break
-            except OSError:
-                assert server.poll() is None, "server exited"
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
         environ = Path(f"/proc/{server.pid}/environ").read_bytes().split(b"\0")
         found = [v for v in environ if v.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
         assert found, "ledger serve did not set up a metrics directory"
         directory = Path(found[0].split(b"=", 1)[1].decode())
         assert directory.is_dir()
 
-        sent = 1  # the first /healthz above
+        sent = 1  # the /healthz that saw the server up
 
         def hit() -> None:
             for _ in range(10):
@@ -143,6 +137,5 @@ def test_metrics_of_every_worker_in_one_scrape(tmp_path: Path) -> None:
         assert _healthz_count(second) == sent  # whichever worker answers
         assert "ledger_active_holds 0.0" in second
     finally:
-        server.terminate()
-        server.wait(timeout=15)
+        _stop(server)
     assert not directory.exists()

@@ -59,7 +59,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             "security": [{"bearer": []}],
             "info": {
                 "description": "Double-entry ledger with business-day withdrawal holds. "
-                "Amounts are decimal strings; errors are RFC 9457 problem+json."
+                "Amounts are decimal strings; errors are RFC 9457 problem+json with a stable "
+                "`code`. Every operation needs `Authorization: Bearer <api key>` and lists the "
+                "roles allowed to use it (`x-roles`); money movements also need an "
+                "`Idempotency-Key` and the client country header."
             },
         },
     )

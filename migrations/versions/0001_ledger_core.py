@@ -17,17 +17,275 @@ Create Date: 2026-11-21 19:34:50.354067
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
-from migrations.ledger_sql import drop_ledger_guards, install_ledger_guards, seed_reference_data
-
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+
+# -- SQL of this revision, frozen: later revisions carry their own copies --------
+
+NAMESPACE = uuid.UUID("6f1c1a4e-5b0e-4c1e-9a7e-3d0c2b8f4a10")  # = service.domain.chart
+
+SEED_ASSETS = [("USD", 2), ("EUR", 2), ("GBP", 2), ("BTC", 8), ("ETH", 8), ("USDT", 6)]
+SEED_PLATFORM_ACCOUNTS = [
+    "Assets:Clearing:Card",
+    "Assets:Clearing:PayPal",
+    "Assets:Clearing:Bank",
+    "Assets:Clearing:Crypto",
+    "Assets:Payouts",
+    "Assets:Receivables:Chargebacks",
+    "Equity:Trading",
+    "Income:Fees",
+]
+SEED_HOLD_POLICIES = [("card", 3), ("paypal", 3), ("bank_transfer", 0), ("crypto", 0)]
+
+_PG_APPLY_POSTINGS = r"""
+CREATE OR REPLACE FUNCTION ledger_apply_postings() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    bad record;
+BEGIN
+    SELECT entry_id, asset, sum(amount) AS total INTO bad
+      FROM new_postings GROUP BY entry_id, asset HAVING sum(amount) <> 0 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'unbalanced journal entry %: % postings sum to %',
+            bad.entry_id, bad.asset, bad.total USING ERRCODE = 'check_violation';
+    END IF;
+    INSERT INTO balances AS b (ledger_account_id, asset, account_id, balance)
+        SELECT ledger_account_id, asset, account_id, sum(amount) FROM new_postings
+         GROUP BY ledger_account_id, asset, account_id ORDER BY ledger_account_id, asset
+    ON CONFLICT (ledger_account_id, asset) DO UPDATE SET balance = b.balance + EXCLUDED.balance;
+    INSERT INTO hold_lots AS l (hold_id, asset, account_id, amount, status)
+        SELECT hold_id, asset, account_id, -sum(amount), 'active' FROM new_postings
+         WHERE hold_id IS NOT NULL
+         GROUP BY hold_id, asset, account_id ORDER BY hold_id, asset
+    ON CONFLICT (hold_id, asset) DO UPDATE SET amount = l.amount + EXCLUDED.amount;
+    RETURN NULL;
+END $$;
+"""
+
+_PG_FUNCTIONS = r"""
+CREATE FUNCTION ledger_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the journal is append-only: % on % refused', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'restrict_violation';
+END $$;
+
+CREATE FUNCTION ledger_check_entry() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+    unbalanced boolean;
+BEGIN
+    SELECT coalesce(sum(c), 0), coalesce(bool_or(s <> 0), false) INTO n, unbalanced
+      FROM (SELECT count(*) AS c, sum(amount) AS s FROM postings
+             WHERE entry_id = NEW.id GROUP BY asset) per_asset;
+    IF n < 2 OR unbalanced THEN
+        RAISE EXCEPTION 'journal entry % must have two or more postings summing to zero per asset',
+            NEW.id USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NULL;
+END $$;
+
+CREATE FUNCTION ledger_guard_balances() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- Depth 1 is a statement sent by a client; deeper is ledger_apply_postings.
+    IF pg_trigger_depth() > 1 THEN
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        RAISE EXCEPTION 'balances are derived from postings and cannot be deleted'
+            USING ERRCODE = 'restrict_violation';
+    END IF;
+    IF (TG_OP = 'INSERT' AND NEW.balance <> 0)
+       OR (TG_OP = 'UPDATE' AND NEW.balance IS DISTINCT FROM OLD.balance) THEN
+        RAISE EXCEPTION 'a balance changes only through postings'
+            USING ERRCODE = 'restrict_violation';
+    END IF;
+    RETURN NEW;
+END $$;
+
+CREATE FUNCTION ledger_guard_lots() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF pg_trigger_depth() > 1 THEN
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        RAISE EXCEPTION 'hold lots are derived from postings and cannot be deleted'
+            USING ERRCODE = 'restrict_violation';
+    END IF;
+    IF (TG_OP = 'INSERT' AND NEW.amount <> 0)
+       OR (TG_OP = 'UPDATE' AND NEW.amount IS DISTINCT FROM OLD.amount) THEN
+        RAISE EXCEPTION 'a hold lot amount changes only through postings'
+            USING ERRCODE = 'restrict_violation';
+    END IF;
+    RETURN NEW;
+END $$;
+"""
+
+_PG_TRIGGERS = [
+    (
+        "journal_entries_append_only",
+        "journal_entries",
+        "BEFORE UPDATE OR DELETE ON journal_entries FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()",
+    ),
+    (
+        "journal_entries_no_truncate",
+        "journal_entries",
+        "BEFORE TRUNCATE ON journal_entries FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change()",
+    ),
+    (
+        "postings_append_only",
+        "postings",
+        "BEFORE UPDATE OR DELETE ON postings FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()",
+    ),
+    (
+        "postings_no_truncate",
+        "postings",
+        "BEFORE TRUNCATE ON postings FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change()",
+    ),
+    (
+        "postings_apply",
+        "postings",
+        "AFTER INSERT ON postings REFERENCING NEW TABLE AS new_postings "
+        "FOR EACH STATEMENT EXECUTE FUNCTION ledger_apply_postings()",
+    ),
+    # WHEN clauses keep PL/pgSQL out of the hot path: the function runs only for a
+    # direct change by a client (depth 0), never for the postings trigger's own
+    # updates nor for status-only updates.
+    (
+        "balances_guard_insert",
+        "balances",
+        "BEFORE INSERT ON balances FOR EACH ROW "
+        "WHEN (pg_trigger_depth() = 0 AND NEW.balance <> 0) EXECUTE FUNCTION ledger_guard_balances()",
+    ),
+    (
+        "balances_guard_update",
+        "balances",
+        "BEFORE UPDATE ON balances FOR EACH ROW "
+        "WHEN (pg_trigger_depth() = 0 AND NEW.balance IS DISTINCT FROM OLD.balance) "
+        "EXECUTE FUNCTION ledger_guard_balances()",
+    ),
+    (
+        "balances_guard_delete",
+        "balances",
+        "BEFORE DELETE ON balances FOR EACH ROW EXECUTE FUNCTION ledger_guard_balances()",
+    ),
+    (
+        "hold_lots_guard_insert",
+        "hold_lots",
+        "BEFORE INSERT ON hold_lots FOR EACH ROW "
+        "WHEN (pg_trigger_depth() = 0 AND NEW.amount <> 0) EXECUTE FUNCTION ledger_guard_lots()",
+    ),
+    (
+        "hold_lots_guard_update",
+        "hold_lots",
+        "BEFORE UPDATE ON hold_lots FOR EACH ROW "
+        "WHEN (pg_trigger_depth() = 0 AND NEW.amount IS DISTINCT FROM OLD.amount) "
+        "EXECUTE FUNCTION ledger_guard_lots()",
+    ),
+    (
+        "hold_lots_guard_delete",
+        "hold_lots",
+        "BEFORE DELETE ON hold_lots FOR EACH ROW EXECUTE FUNCTION ledger_guard_lots()",
+    ),
+]
+
+_SQLITE_TRIGGERS = {
+    "postings_apply": """
+CREATE TRIGGER postings_apply AFTER INSERT ON postings BEGIN
+    INSERT INTO balances (ledger_account_id, asset, account_id, balance)
+        VALUES (NEW.ledger_account_id, NEW.asset, NEW.account_id, NEW.amount)
+        ON CONFLICT (ledger_account_id, asset) DO UPDATE SET balance = balance + excluded.balance;
+    INSERT INTO hold_lots (hold_id, asset, account_id, amount, status)
+        SELECT NEW.hold_id, NEW.asset, NEW.account_id, -NEW.amount, 'active'
+         WHERE NEW.hold_id IS NOT NULL
+        ON CONFLICT (hold_id, asset) DO UPDATE SET amount = amount + excluded.amount;
+    -- SQLite turns an integer sum that overflows 64 bits into an inexact REAL:
+    -- refuse instead, as PostgreSQL does ("bigint out of range").
+    SELECT RAISE(ABORT, 'integer overflow: balance out of range')
+     WHERE (SELECT typeof(balance) FROM balances
+             WHERE ledger_account_id = NEW.ledger_account_id AND asset = NEW.asset) <> 'integer'
+        OR coalesce((SELECT typeof(amount) FROM hold_lots
+                      WHERE hold_id = NEW.hold_id AND asset = NEW.asset), 'integer') <> 'integer';
+END""",
+    "journal_entries_no_update": (
+        "CREATE TRIGGER journal_entries_no_update BEFORE UPDATE ON journal_entries BEGIN "
+        "SELECT RAISE(ABORT, 'the journal is append-only: UPDATE on journal_entries refused'); END"
+    ),
+    "journal_entries_no_delete": (
+        "CREATE TRIGGER journal_entries_no_delete BEFORE DELETE ON journal_entries BEGIN "
+        "SELECT RAISE(ABORT, 'the journal is append-only: DELETE on journal_entries refused'); END"
+    ),
+    "postings_no_update": (
+        "CREATE TRIGGER postings_no_update BEFORE UPDATE ON postings BEGIN "
+        "SELECT RAISE(ABORT, 'the journal is append-only: UPDATE on postings refused'); END"
+    ),
+    "postings_no_delete": (
+        "CREATE TRIGGER postings_no_delete BEFORE DELETE ON postings BEGIN "
+        "SELECT RAISE(ABORT, 'the journal is append-only: DELETE on postings refused'); END"
+    ),
+}
+
+
+def _seed_reference_data() -> None:
+    assets = sa.table("assets", sa.column("code", sa.String), sa.column("scale", sa.SmallInteger))
+    op.bulk_insert(assets, [{"code": c, "scale": s} for c, s in SEED_ASSETS])
+    ledger_accounts = sa.table(
+        "ledger_accounts",
+        sa.column("id", sa.Uuid),
+        sa.column("name", sa.String),
+        sa.column("type", sa.String),
+    )
+    op.bulk_insert(
+        ledger_accounts,
+        [
+            {"id": uuid.uuid5(NAMESPACE, n), "name": n, "type": n.split(":")[0]}
+            for n in SEED_PLATFORM_ACCOUNTS
+        ],
+    )
+    policies = sa.table(
+        "hold_policies", sa.column("method", sa.String), sa.column("business_days", sa.SmallInteger)
+    )
+    op.bulk_insert(policies, [{"method": m, "business_days": d} for m, d in SEED_HOLD_POLICIES])
+
+
+def _install_ledger_guards() -> None:
+    """The guards described in the module docstring."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(_PG_FUNCTIONS)
+        op.execute(_PG_APPLY_POSTINGS)
+        for name, _table, body in _PG_TRIGGERS:
+            op.execute(f"CREATE TRIGGER {name} {body}")
+        op.execute(
+            "CREATE CONSTRAINT TRIGGER journal_entries_balanced AFTER INSERT ON journal_entries "
+            "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ledger_check_entry()"
+        )
+    else:
+        for sql in _SQLITE_TRIGGERS.values():
+            op.execute(sql)
+
+
+def _drop_ledger_guards() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS journal_entries_balanced ON journal_entries")
+        for name, table, _body in _PG_TRIGGERS:
+            op.execute(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+        for fn in (
+            "ledger_refuse_change",
+            "ledger_apply_postings",
+            "ledger_check_entry",
+            "ledger_guard_balances",
+            "ledger_guard_lots",
+        ):
+            op.execute(f"DROP FUNCTION IF EXISTS {fn}()")
+    else:
+        for name in _SQLITE_TRIGGERS:
+            op.execute(f"DROP TRIGGER IF EXISTS {name}")
 
 
 def upgrade() -> None:
@@ -289,12 +547,12 @@ def upgrade() -> None:
     with op.batch_alter_table("hold_lots", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_hold_lots_account_id"), ["account_id"], unique=False)
 
-    seed_reference_data()
-    install_ledger_guards()
+    _seed_reference_data()
+    _install_ledger_guards()
 
 
 def downgrade() -> None:
-    drop_ledger_guards()
+    _drop_ledger_guards()
     with op.batch_alter_table("hold_lots", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_hold_lots_account_id"))
 

@@ -6,7 +6,6 @@ beside the package in the source tree.
 
 from __future__ import annotations
 
-import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -21,11 +20,6 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
 def alembic_config() -> Config:
-    # The revision files import ``migrations.ledger_sql``: the source tree's root
-    # must be importable whichever directory the process started in.
-    root = str(MIGRATIONS.parent)
-    if root not in sys.path:
-        sys.path.insert(0, root)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     return config

@@ -1,0 +1,118 @@
+"""Migrations: each revision installs its own frozen SQL, and every step
+downgrades back to exactly the schema it started from (both databases)."""
+
+from __future__ import annotations
+
+import ast
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, text
+from sqlalchemy.engine import make_url
+
+from service.db.database import Database
+from service.services import schema_version
+from tests.conftest import _admin, _pg_url
+
+VERSIONS = schema_version.MIGRATIONS / "versions"
+
+#: What a revision file may import: nothing of this project, so editing one
+#: revision (or a shared module) can never change what another one installs.
+_ALLOWED_IMPORTS = {"__future__", "collections.abc", "uuid", "sqlalchemy", "alembic"}
+
+
+def test_revisions_import_nothing_of_the_project() -> None:
+    for path in sorted(VERSIONS.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                assert node.module in _ALLOWED_IMPORTS, f"{path.name} imports {node.module}"
+            elif isinstance(node, ast.Import):
+                names = {alias.name for alias in node.names}
+                assert names <= _ALLOWED_IMPORTS, f"{path.name} imports {names}"
+    assert not (schema_version.MIGRATIONS / "ledger_sql.py").exists()
+
+
+def _schema(conn: Connection) -> list[tuple[str, ...]]:
+    """Tables, columns, constraints, indexes, triggers and functions, as text."""
+    if conn.dialect.name == "sqlite":
+        return _sqlite_schema(conn)
+    queries = [
+        "SELECT table_name, column_name, data_type, is_nullable, coalesce(column_default, '') "
+        "FROM information_schema.columns WHERE table_schema = 'public' "
+        "ORDER BY table_name, column_name",
+        "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2",
+        "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+        "ORDER BY 1, 2",
+        "SELECT tgrelid::regclass::text, tgname, pg_get_triggerdef(oid) FROM pg_trigger "
+        "WHERE NOT tgisinternal ORDER BY 1, 2",
+        "SELECT proname, pg_get_functiondef(oid) FROM pg_proc "
+        "WHERE pronamespace = 'public'::regnamespace ORDER BY 1",
+    ]
+    return [tuple(row) for query in queries for row in conn.execute(text(query))]
+
+
+def _sqlite_schema(conn: Connection) -> list[tuple[str, ...]]:
+    """Described through PRAGMAs: a batch migration rebuilds a table and may write
+    its ``CREATE TABLE`` with other quoting or constraint order."""
+    rows: list[tuple[str, ...]] = []
+    objects = conn.execute(text("SELECT type, name, sql FROM sqlite_master ORDER BY type, name"))
+    for kind, name, sql in objects.all():
+        if kind == "trigger" or (kind == "index" and sql is not None):
+            rows.append((kind, name, " ".join(sql.split())))
+        elif kind == "table":
+            # Ordinal columns (a foreign key's id, an index's seq) follow the rebuild.
+            for pragma, skip in (("table_info", 0), ("foreign_key_list", 2), ("index_list", 1)):
+                found = conn.execute(text(f"SELECT * FROM pragma_{pragma}('{name}')"))
+                described = sorted(repr(tuple(r)[skip:]) for r in found)
+                if pragma == "index_list":  # automatic index names depend on the rebuild
+                    described = sorted(d for d in described if "sqlite_autoindex" not in d)
+                rows.append((kind, name, pragma, *described))
+    return rows
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A database with nothing in it, of its own (migrations are taken down here)."""
+    if request.param == "sqlite":
+        db = Database(f"sqlite:///{tmp_path / 'empty.db'}")
+        yield db
+        db.dispose()
+        return
+    request.getfixturevalue("_pg_database")  # skips when PostgreSQL is not reachable
+    url = make_url(_pg_url()).set(database=f"ledger_test_migrations_{os.getpid()}")
+    admin = _admin(url.render_as_string(hide_password=False))
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+    db = Database(url.render_as_string(hide_password=False))
+    yield db
+    db.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _migrate(db: Database, step: str, revision: str) -> list[tuple[str, ...]]:
+    config = schema_version.alembic_config()
+    with db.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        getattr(command, step)(config, revision)
+    with db.engine.connect() as conn:
+        return _schema(conn)
+
+
+def test_each_revision_downgrades_to_the_schema_it_started_from(empty_db: Database) -> None:
+    script = ScriptDirectory.from_config(schema_version.alembic_config())
+    revisions = [r.revision for r in reversed(list(script.walk_revisions()))]
+    after = {rev: _migrate(empty_db, "upgrade", rev) for rev in revisions}
+    assert any("ledger_lock_balances" in " ".join(row) for row in after[revisions[-1]]) or (
+        empty_db.engine.dialect.name == "sqlite"
+    )
+    for below, rev in zip(reversed(revisions[:-1]), reversed(revisions[1:]), strict=True):
+        assert _migrate(empty_db, "downgrade", below) == after[below], f"downgrade of {rev}"
+    assert _migrate(empty_db, "upgrade", "head") == after[revisions[-1]]

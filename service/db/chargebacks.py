@@ -39,6 +39,7 @@ class LotRow:
 class LockedHold:
     id: uuid.UUID
     status: str
+    released_at: datetime | None
     lots: tuple[LotRow, ...]
 
 
@@ -83,7 +84,9 @@ def mark_reversed(conn: Connection, deposit_id: uuid.UUID) -> bool:
 def lock_hold_of_deposit(conn: Connection, deposit_id: uuid.UUID) -> LockedHold | None:
     """The deposit's hold, row-locked whatever its status, with its lots read after the lock."""
     row = conn.execute(
-        select(holds.c.id, holds.c.status).where(holds.c.deposit_id == deposit_id).with_for_update()
+        select(holds.c.id, holds.c.status, holds.c.released_at)
+        .where(holds.c.deposit_id == deposit_id)
+        .with_for_update()
     ).first()
     if row is None:
         return None
@@ -92,7 +95,7 @@ def lock_hold_of_deposit(conn: Connection, deposit_id: uuid.UUID) -> LockedHold 
         .where(hold_lots.c.hold_id == row.id)
         .order_by(hold_lots.c.asset)
     )
-    return LockedHold(row.id, row.status, tuple(LotRow(*lot) for lot in lots))
+    return LockedHold(row.id, row.status, row.released_at, tuple(LotRow(*lot) for lot in lots))
 
 
 def set_lot_status(conn: Connection, hold_id: uuid.UUID, asset: str, status: str) -> None:

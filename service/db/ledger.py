@@ -1,4 +1,12 @@
-"""The posting engine: the only code that writes journal entries.
+"""The posting engine: how a money movement is written to the journal.
+
+Journal entries are written in two places, both under the rules below: here,
+one :class:`~service.domain.posting.Entry` at a time (every use case), and
+:func:`service.db.holds.release_batch`, which writes the release entries of a
+whole batch of holds set-based (``INSERT ... SELECT``: building 10,000
+entries in Python would cost more than the release itself). Either way the
+database triggers check each entry balances and derive ``balances`` and
+``hold_lots`` from the postings.
 
 A money movement goes through three steps, all in the caller's transaction:
 

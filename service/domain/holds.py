@@ -121,3 +121,43 @@ def split_proceeds(
         floors[index] += quantum
     shares = tuple((ids[i], floors[i]) for i in range(len(ids)) if floors[i] > 0)
     return shares, proceeds - held_part
+
+
+def lot_status(
+    *,
+    amount: int,
+    is_deposit_asset: bool,
+    released_at: datetime | None,
+    reversed_at: datetime | None,
+    withdrawn_at: datetime | None,
+) -> HoldStatus:
+    """A lot's status, from what happened to its hold and when: the one rule
+    that the chargeback (live) and the holds export (replayed from the journal
+    as of a time) both apply.
+
+    * a chargeback while the hold was running reverses it: a lot that still
+      holds value is ``frozen`` (never auto-released); an empty one is
+      ``reversed`` — or ``released`` if a final withdrawal emptied it after
+      the chargeback;
+    * a released hold's lots are ``released``; a chargeback after the release
+      marks the (empty) lot in the deposit's asset ``reversed``;
+    * otherwise the hold is running: its lots are ``active``, except one a
+      final withdrawal emptied, which is ``released``.
+
+    ``amount`` is the lot's amount in minor units; the times are those of the
+    release, the chargeback and the last final withdrawal from the lot, or
+    ``None`` when they did not happen (yet).
+    """
+    if reversed_at is not None and (released_at is None or released_at > reversed_at):
+        if amount > 0:
+            return HoldStatus.FROZEN
+        if withdrawn_at is not None and withdrawn_at >= reversed_at:
+            return HoldStatus.RELEASED
+        return HoldStatus.REVERSED
+    if released_at is not None:
+        if reversed_at is not None and is_deposit_asset:
+            return HoldStatus.REVERSED
+        return HoldStatus.RELEASED
+    if amount == 0 and withdrawn_at is not None:
+        return HoldStatus.RELEASED
+    return HoldStatus.ACTIVE

@@ -15,9 +15,9 @@ what the customer owns; the balances shown to customers are the negation.
   withdrawal also debits ``Held`` lot by lot (tagged with each hold);
 * withdrawal payout (complete): debit ``Withdrawing``, credit ``Assets:Payouts``;
 * withdrawal return (reject, fail): debit ``Withdrawing``, credit ``Available``;
-* chargeback: credit the method's clearing account for the deposit amount;
-  debit the hold's lot in that asset (tagged), then the positive part of
-  ``Available``, and ``Assets:Receivables:Chargebacks`` for what is missing.
+* chargeback: its entry and the split of the amount between the hold's lot,
+  ``Available`` and the receivable (a negative ``Available``) are the rules of
+  :mod:`service.domain.chargebacks`.
 """
 
 from __future__ import annotations
@@ -170,39 +170,4 @@ def withdrawal_return_entry(
             Posting(customer_account_name(account_id, Bucket.WITHDRAWING), amount),
             Posting(customer_account_name(account_id, Bucket.AVAILABLE), -amount),
         ),
-    )
-
-
-def chargeback_entry(
-    *,
-    account_id: uuid.UUID,
-    method: Method,
-    amount: Amount,
-    hold_id: uuid.UUID | None,
-    from_lot: Amount,
-    from_available: Amount,
-    receivable: Amount,
-    reference: str,
-    posted_at: datetime,
-    entry_id: uuid.UUID,
-) -> Entry:
-    """Reverse a deposit: the card network or PayPal took ``amount`` back from the
-    clearing account; the customer pays it from the hold's lot, then Available —
-    ``receivable`` (what Available did not have) leaves Available negative, a
-    debt (DESIGN.md section 3). One asset, balanced."""
-    if from_lot.is_positive() and hold_id is None:
-        raise ValueError("a chargeback takes from a lot only under its hold")
-    postings = [
-        Posting(CLEARING_ACCOUNT[method].value, -amount),
-        Posting(customer_account_name(account_id, Bucket.HELD), from_lot, hold_id),
-        Posting(customer_account_name(account_id, Bucket.AVAILABLE), from_available + receivable),
-    ]
-    return Entry(
-        type=EntryType.CHARGEBACK,
-        posted_at=posted_at,
-        reference=reference,
-        memo=f"{method.value} chargeback",
-        account_id=account_id,
-        id=entry_id,
-        postings=merge_postings(postings),
     )

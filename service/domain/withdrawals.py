@@ -1,4 +1,4 @@
-"""Withdrawals, reference rates, limits and chargeback splitting: the pure rules.
+"""Withdrawals, reference rates and limits: the pure rules.
 
 Lifecycle (API.md, Withdrawals). A request moves the amount from ``Available``
 to ``Withdrawing`` and starts ``pending`` — or ``review`` when its
@@ -172,32 +172,3 @@ def initial_status(
     if kind is WithdrawalKind.FINAL or value_usd > threshold:
         return WithdrawalStatus.REVIEW
     return WithdrawalStatus.PENDING
-
-
-# -- chargebacks --------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ChargebackSplit:
-    """Where the deposit amount of a chargeback is taken from (minor units, >= 0)."""
-
-    from_lot: int
-    from_available: int
-    receivable: int
-
-    @property
-    def recovered(self) -> int:
-        return self.from_lot + self.from_available
-
-
-def split_chargeback(amount: int, *, lot: int, available: int) -> ChargebackSplit:
-    """Take ``amount`` first from the hold's lot in the deposit's asset, then from
-    what is positive in ``Available``; the rest is a receivable.
-
-    ``lot`` and ``available`` are what the customer has (positive = owned).
-    """
-    if amount <= 0:
-        raise ValueError("a chargeback amount is positive")
-    from_lot = min(max(lot, 0), amount)
-    from_available = min(max(available, 0), amount - from_lot)
-    return ChargebackSplit(from_lot, from_available, amount - from_lot - from_available)

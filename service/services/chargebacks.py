@@ -4,26 +4,17 @@ The network has already taken the money back from the platform, so a
 chargeback is accepted whatever the account's status (even ``read_only``,
 ``restricted`` or ``archived``) and whether the hold is still running,
 released, or its funds were traded or withdrawn. One journal entry, in the
-deposit's asset (DESIGN.md section 3):
+deposit's asset; how the amount is split between the hold's lot, ``Available``
+and the receivable, and which statuses the hold's lots take, are the rules of
+:mod:`service.domain.chargebacks`.
 
-* credit the method's clearing account for the deposit amount;
-* debit the hold's lot in that asset first (a ``Held`` posting tagged with
-  the hold), then ``Available`` for all the rest. What ``Available`` did not
-  have leaves it negative: the customer's debt to the platform, the
-  ``receivable`` (``recovered`` + ``receivable`` = amount). A negative
-  Available is never withdrawable and is paid down by the next deposits; the
-  account cannot be archived while it lasts.
+Then, in the same transaction: the deposit and the hold become ``reversed``,
+the lots take their new statuses, an ``active`` or ``read_only`` account
+becomes ``restricted``; the chargeback and the status change are audited.
 
-Then, in the same transaction: the deposit becomes ``reversed``; the hold's
-lot in the deposit asset becomes ``reversed`` (normally emptied); any lot
-that still holds value — in other assets, bought with the held funds — is
-``frozen``: it stays in ``Held``, is never auto-released and can only leave
-through a final withdrawal. The hold becomes ``reversed``. An ``active`` or
-``read_only`` account becomes
-``restricted``; the chargeback and the status change are audited.
-
-Lock order: the account row, the deposit's hold row, then the four balance
-rows the entry touches in one call.
+Lock order: the account row, the deposit's hold row, then the three balance
+rows the entry touches (the customer's ``Available`` and ``Held`` and the
+method's clearing account, in the deposit's asset) in one call.
 """
 
 from __future__ import annotations
@@ -38,14 +29,18 @@ from service.db import chargebacks as repo
 from service.db import ledger, repositories
 from service.db.ledger import BalanceKey
 from service.domain.accounts import AccountStatus
+from service.domain.chargebacks import (
+    HeldLot,
+    chargeback_entry,
+    reversed_lots,
+    split_chargeback,
+)
 from service.domain.chart import Bucket
 from service.domain.errors import Conflict, NotFound
 from service.domain.holds import CLEARING_ACCOUNT, HoldStatus, Method
 from service.domain.ids import new_id
 from service.domain.money import Amount
 from service.domain.posting import EntryType
-from service.domain.rules import chargeback_entry
-from service.domain.withdrawals import split_chargeback
 from service.services import reference
 from service.services.account_status import locked_account, set_status
 from service.services.views import TransactionView
@@ -111,9 +106,7 @@ def charge_back(
             method=method,
             amount=amt(deposit.amount),
             hold_id=None if hold is None else hold.id,
-            from_lot=amt(split.from_lot),
-            from_available=amt(split.from_available),
-            receivable=amt(split.receivable),
+            split=split,
             reference=f"chargeback:{deposit.id}",
             posted_at=now,
             entry_id=entry_id,
@@ -121,7 +114,7 @@ def charge_back(
     )
     if not repo.mark_reversed(tx, deposit.id):
         raise Conflict(f"deposit {deposit_id} was already charged back", code="already_reversed")
-    hold_status = None if hold is None else _reverse_hold(tx, hold, asset.code, split.from_lot)
+    hold_status = None if hold is None else _reverse_hold(tx, hold, asset.code, split.from_lot, now)
     repo.insert_chargeback(
         tx,
         repo.ChargebackRow(
@@ -182,17 +175,16 @@ def charge_back(
     )
 
 
-def _reverse_hold(tx: Connection, hold: repo.LockedHold, asset: str, taken: int) -> str:
-    """Statuses after the chargeback: see the module docstring. Returns the hold's."""
-    for lot in hold.lots:
-        if lot.asset == asset:
-            left = lot.amount - taken
-            status = HoldStatus.REVERSED if left == 0 else HoldStatus.FROZEN
-        elif lot.status == HoldStatus.ACTIVE.value:
-            status = HoldStatus.FROZEN if lot.amount > 0 else HoldStatus.REVERSED
-        else:
-            continue
-        repo.set_lot_status(tx, hold.id, lot.asset, status.value)
+def _reverse_hold(
+    tx: Connection, hold: repo.LockedHold, asset: str, taken: int, now: datetime
+) -> str:
+    """Write the statuses :func:`reversed_lots` gives; returns the hold's."""
+    lots = (HeldLot(lot.asset, lot.amount, HoldStatus(lot.status)) for lot in hold.lots)
+    changed = reversed_lots(
+        lots, deposit_asset=asset, taken=taken, released_at=hold.released_at, at=now
+    )
+    for lot_asset, status in changed.items():
+        repo.set_lot_status(tx, hold.id, lot_asset, status.value)
     repo.set_hold_status(tx, hold.id, HoldStatus.REVERSED.value)
     return HoldStatus.REVERSED.value
 

@@ -62,7 +62,7 @@ from service.domain.exports import (
     uuid_text,
     zone,
 )
-from service.domain.holds import HoldStatus
+from service.domain.holds import lot_status
 from service.domain.money import Asset, format_minor
 from service.domain.timestamps import format_utc
 
@@ -397,44 +397,6 @@ def trial_balance_csv(db: Database, bounds: Period, *, on_rows: OnRows | None = 
 # -- holds.csv ----------------------------------------------------------------------
 
 
-def lot_status(
-    *,
-    amount: int,
-    is_deposit_asset: bool,
-    released_at: datetime | None,
-    reversed_at: datetime | None,
-    withdrawn_at: datetime | None,
-) -> str:
-    """A lot's status as of the export's time, replayed from the journal with the
-    rules the live tables follow (DESIGN.md section 3; chargebacks and final
-    withdrawals):
-
-    * a chargeback while the hold was running reverses it: a lot that still
-      holds value is ``frozen`` (never auto-released); an empty one is
-      ``reversed`` — or ``released`` if a final withdrawal emptied it after
-      the chargeback;
-    * a released hold's lots are ``released``; a chargeback after the release
-      marks the (empty) lot in the deposit's asset ``reversed``;
-    * otherwise the hold is running: its lots are ``active``, except one a
-      final withdrawal emptied, which is ``released``.
-
-    All times are those of entries posted by the as-of time (else ``None``).
-    """
-    if reversed_at is not None and (released_at is None or released_at > reversed_at):
-        if amount > 0:
-            return HoldStatus.FROZEN.value
-        if withdrawn_at is not None and withdrawn_at >= reversed_at:
-            return HoldStatus.RELEASED.value
-        return HoldStatus.REVERSED.value
-    if released_at is not None:
-        if reversed_at is not None and is_deposit_asset:
-            return HoldStatus.REVERSED.value
-        return HoldStatus.RELEASED.value
-    if amount == 0 and withdrawn_at is not None:
-        return HoldStatus.RELEASED.value
-    return HoldStatus.ACTIVE.value
-
-
 def _hold_rows(rows: Iterator[Any], scales: Mapping[str, int]) -> Iterator[tuple[str, ...]]:
     text = _Escaped()
     for (
@@ -459,7 +421,7 @@ def _hold_rows(rows: Iterator[Any], scales: Mapping[str, int]) -> Iterator[tuple
             released_at=released_at,
             reversed_at=reversed_at,
             withdrawn_at=withdrawn_at,
-        )
+        ).value
         yield (
             str(hold_id),
             str(account_id),

@@ -1,4 +1,4 @@
-"""The pure rules of withdrawals: state machine, rates, limits, chargeback split."""
+"""The pure rules of withdrawals: state machine, rates, limits."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from service.domain.withdrawals import (
     initial_status,
     next_status,
     parse_rate,
-    split_chargeback,
     usd_value,
 )
 
@@ -105,22 +104,3 @@ def test_review_above_the_threshold_and_for_final_withdrawals() -> None:
         initial_status(kind=WithdrawalKind.FINAL, value_usd=Decimal(1), threshold=threshold)
         is WithdrawalStatus.REVIEW
     )
-
-
-@pytest.mark.parametrize(
-    ("amount", "lot", "available", "expected"),
-    [
-        (100, 100, 0, (100, 0, 0)),
-        (100, 150, 0, (100, 0, 0)),
-        (100, 40, 30, (40, 30, 30)),
-        (100, 0, 500, (0, 100, 0)),
-        (100, 0, 0, (0, 0, 100)),
-        (100, 0, -20, (0, 0, 100)),
-    ],
-)
-def test_chargeback_split(
-    amount: int, lot: int, available: int, expected: tuple[int, int, int]
-) -> None:
-    split = split_chargeback(amount, lot=lot, available=available)
-    assert (split.from_lot, split.from_available, split.receivable) == expected
-    assert split.recovered + split.receivable == amount

@@ -11,9 +11,7 @@ from service.domain.accounts import AccountStatus, Tier
 class AccountCreateSchema(Schema):
     external_id = fields.String(required=True, validate=validate.Length(min=1, max=255))
     country = Country(required=True)
-    tier = fields.String(
-        load_default=Tier.BASIC.value, validate=validate.OneOf([t.value for t in Tier])
-    )
+    tier = fields.Enum(Tier, by_value=True, load_default=Tier.BASIC)
 
 
 class AccountSchema(Schema):
@@ -26,5 +24,5 @@ class AccountSchema(Schema):
 
 
 class AccountPatchSchema(Schema):
-    status = fields.String(required=True, validate=validate.OneOf([s.value for s in AccountStatus]))
+    status = fields.Enum(AccountStatus, by_value=True, required=True)
     reason = fields.String(required=True, validate=validate.Length(min=1, max=1000))

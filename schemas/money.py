@@ -10,13 +10,12 @@ from schemas.common import PageSchema, cursor_field, limit_field
 from schemas.fields import AssetCode, Money, UTCDateTime, plain
 from service.domain.holds import HoldStatus, Method
 
-_METHODS = validate.OneOf([m.value for m in Method])
 _REF = validate.Length(min=1, max=255)
 
 
 class DepositCreateSchema(Schema):
     account_id = fields.UUID(required=True)
-    method = fields.String(required=True, validate=_METHODS)
+    method = fields.Enum(Method, by_value=True, required=True)
     asset = AssetCode(required=True)
     amount = Money(required=True)
     external_ref = fields.String(required=True, validate=_REF)
@@ -42,7 +41,7 @@ class DepositBatchSchema(Schema):
 
 class QuoteRequestSchema(Schema):
     account_id = fields.UUID(required=True)
-    method = fields.String(required=True, validate=_METHODS)
+    method = fields.Enum(Method, by_value=True, required=True)
     asset = AssetCode(required=True)
     amount = Money(required=True)
     at = UTCDateTime(load_default=None)
@@ -93,9 +92,7 @@ class DepositBatchResultSchema(Schema):
 
 
 class HoldListArgs(Schema):
-    status = fields.String(
-        load_default=None, validate=validate.OneOf([s.value for s in HoldStatus])
-    )
+    status = fields.Enum(HoldStatus, by_value=True, load_default=None)
     limit = limit_field()
     cursor = cursor_field()
 

@@ -56,9 +56,7 @@ class WithdrawalSchema(Schema):
 
 class WithdrawalListArgs(Schema):
     account_id = fields.UUID(load_default=None)
-    status = fields.String(
-        load_default=None, validate=validate.OneOf([s.value for s in WithdrawalStatus])
-    )
+    status = fields.Enum(WithdrawalStatus, by_value=True, load_default=None)
     limit = limit_field()
     cursor = cursor_field()
 

@@ -15,7 +15,6 @@ from service.api import openapi
 from service.api.auth import client_country, current_key, requires
 from service.api.runtime import runtime
 from service.db.repositories import AccountRecord
-from service.domain.accounts import AccountStatus, Tier
 from service.domain.roles import READERS, Role
 from service.services import account_status, accounts, audit
 from service.services.views import Page
@@ -36,7 +35,7 @@ class Accounts(MethodView):
         with rt.db.write() as tx:
             return accounts.open_account(
                 tx,
-                accounts.OpenAccount(body["external_id"], body["country"], Tier(body["tier"])),
+                accounts.OpenAccount(body["external_id"], body["country"], body["tier"]),
                 client_country=country,
                 blocked=rt.settings.blocked_countries,
                 now=rt.now(),
@@ -67,7 +66,7 @@ class Account(MethodView):
             return account_status.change_status(
                 tx,
                 account_id,
-                AccountStatus(body["status"]),
+                body["status"],
                 reason=body["reason"],
                 actor=current_key().name,
                 now=rt.now(),

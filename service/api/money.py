@@ -28,7 +28,6 @@ from service.api.auth import requires
 from service.api.geofence import guard
 from service.api.responses import moves_money, respond_once
 from service.api.runtime import runtime
-from service.domain.holds import Method
 from service.domain.roles import READERS, Role
 from service.services import balances, deposits, holds, trades
 from service.services.views import BalancesView, Page, QuoteView
@@ -39,7 +38,7 @@ blp = Blueprint("money", __name__, description="Deposits, trades, balances and h
 def deposit_command(body: dict[str, Any]) -> deposits.DepositCommand:
     return deposits.DepositCommand(
         account_id=body["account_id"],
-        method=Method(body["method"]),
+        method=body["method"],
         asset=body["asset"],
         amount=body["amount"],
         external_ref=body["external_ref"],
@@ -107,7 +106,7 @@ class DepositQuote(MethodView):
             return deposits.quote(
                 conn,
                 account_id=body["account_id"],
-                method=Method(body["method"]),
+                method=body["method"],
                 asset=body["asset"],
                 amount=body["amount"],
                 at=body["at"] or rt.now(),

@@ -29,7 +29,7 @@ from service.api.geofence import guard
 from service.api.responses import moves_money, respond_once
 from service.api.runtime import runtime
 from service.domain.roles import READERS, Role
-from service.domain.withdrawals import Transition, WithdrawalStatus
+from service.domain.withdrawals import Transition
 from service.services import withdrawals
 from service.services.accounts import get_account
 from service.services.views import Page
@@ -61,7 +61,7 @@ class Withdrawals(MethodView):
     @blp.response(200, WithdrawalPageSchema)
     def get(self, args: dict[str, Any]) -> Page[Any]:
         """Withdrawals newest first, by account and/or status (e.g. `status=review`)."""
-        status = WithdrawalStatus(args["status"]) if args["status"] else None
+        status = args["status"]
         with runtime().db.read() as conn:
             return withdrawals.list_withdrawals(
                 conn,

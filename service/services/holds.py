@@ -171,7 +171,12 @@ def get_holds(conn: Connection, hold_ids: list[uuid.UUID]) -> dict[uuid.UUID, Ho
 
 
 def list_holds(
-    conn: Connection, account_id: uuid.UUID, *, status: str | None, limit: int, cursor: str | None
+    conn: Connection,
+    account_id: uuid.UUID,
+    *,
+    status: HoldStatus | None,
+    limit: int,
+    cursor: str | None,
 ) -> Page[HoldView]:
     """An account's holds, newest first."""
     query = select(holds).where(holds.c.account_id == account_id)

@@ -13,14 +13,15 @@ from datetime import UTC, datetime
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
+from service import progress
 from service.config import Settings
 from service.db.database import Database
 from service.domain.errors import LedgerError
 from service.domain.roles import Role
 from service.domain.timestamps import parse_aware
-from service.progress import Progress
 from service.services import holds, keys, schema_version
-from service.services.verify import verify
+from service.services.exports import ExportName
+from service.services.verify import CHECK_COUNT, verify
 
 
 def _db() -> Database:
@@ -76,12 +77,24 @@ def keys_bootstrap() -> None:
     click.echo(key)
 
 
+_PROGRESS = click.option(
+    "--progress/--no-progress",
+    "show_progress",
+    default=None,
+    help="A progress bar on stderr [default: when stderr is a terminal].",
+)
+
+
 @main.command("verify")
-def verify_command() -> None:
+@_PROGRESS
+def verify_command(show_progress: bool | None) -> None:
     """Recompute balances from postings and check every invariant (exit 1 on a mismatch)."""
     database = _db()
-    with database.read() as conn:
-        problems = verify(conn)
+    with (
+        progress.bar("checks", total=CHECK_COUNT, enabled=progress.wanted(show_progress)) as bar,
+        database.read() as conn,
+    ):
+        problems = verify(conn, on_check=lambda: bar.update(1))
     if problems:
         click.echo(json.dumps({"ok": False, "problems": problems}, indent=2))
         sys.exit(1)
@@ -128,27 +141,30 @@ def _parse_as_of(value: str | None) -> datetime:
     help="Holds per transaction [default: LEDGER_RELEASE_BATCH_SIZE, 5000].",
 )
 @click.option("--dry-run", is_flag=True, help="Report what would be released; change nothing.")
-def release_holds(as_of: str | None, batch_size: int | None, dry_run: bool) -> None:
+@_PROGRESS
+def release_holds(
+    as_of: str | None, batch_size: int | None, dry_run: bool, show_progress: bool | None
+) -> None:
     """Release every hold due at --as-of; idempotent and safe to run concurrently.
 
-    Prints a JSON summary on stdout; a progress count on stderr when it is a terminal.
+    Prints a JSON summary on stdout; a progress bar on stderr (see --progress).
     """
     when = _parse_as_of(as_of)
-    progress = Progress("released") if sys.stderr.isatty() else None
+    database = _db()
+    enabled = progress.wanted(show_progress) and not dry_run
     try:
-        summary = holds.release_due_holds(
-            _db(),
-            as_of=when,
-            now=datetime.now(UTC),
-            dry_run=dry_run,
-            batch_size=batch_size or Settings.from_env().release_batch_size,
-            on_batch=progress.advance if progress else None,
-        )
+        total = holds.count_due(database, when) if enabled else None
+        with progress.bar("holds", total=total, enabled=enabled) as bar:
+            summary = holds.release_due_holds(
+                database,
+                as_of=when,
+                now=datetime.now(UTC),
+                dry_run=dry_run,
+                batch_size=batch_size or Settings.from_env().release_batch_size,
+                on_batch=bar.update,
+            )
     except SQLAlchemyError as exc:
         raise click.ClickException(f"release failed: {type(exc).__name__}: {exc}") from exc
-    finally:
-        if progress:
-            progress.close()
     click.echo(json.dumps(summary.as_dict()))
 
 
@@ -193,7 +209,7 @@ def scheduler_command(interval: float, batch_size: int | None, metrics_port: int
 @click.argument(
     "name",
     metavar="NAME",
-    type=click.Choice(["journal", "ledger-journal", "trial-balance", "holds", "hold-rollforward"]),
+    type=click.Choice([name.value for name in ExportName]),
 )
 @click.option(
     "--from",
@@ -216,8 +232,14 @@ def scheduler_command(interval: float, batch_size: int | None, metrics_port: int
     type=click.Path(dir_okay=False, allow_dash=True),
     help="File to write; - for stdout.",
 )
+@_PROGRESS
 def export_command(
-    name: str, from_: str | None, to: str | None, as_of: str | None, output: str
+    name: str,
+    from_: str | None,
+    to: str | None,
+    as_of: str | None,
+    output: str,
+    show_progress: bool | None,
 ) -> None:
     """Write an accountant export: journal | ledger-journal | trial-balance | holds |
     hold-rollforward (the same bytes as the REST export), progress on stderr."""
@@ -237,26 +259,22 @@ def export_command(
     except LedgerError as exc:
         raise click.UsageError(exc.detail) from exc
     database = Database(settings.export_database_url or settings.database_url)
-    progress = Progress("rows") if sys.stderr.isatty() else None
-    chunks = exports.stream(
-        database,
-        kind,
-        bounds,
-        tz_name=settings.time_zone,
-        on_rows=progress.advance if progress else None,
-    )
+    enabled = progress.wanted(show_progress)
     try:
-        if output == "-":
-            with click.open_file("-", "wb") as sink:
-                for chunk in chunks:
-                    sink.write(chunk.encode("utf-8"))
-        else:
-            exports.write_file(output, chunks)
+        total = exports.row_count(database, kind, bounds) if enabled else None
+        with progress.bar("rows", total=total, enabled=enabled) as bar:
+            chunks = exports.stream(
+                database, kind, bounds, tz_name=settings.time_zone, on_rows=bar.update
+            )
+            if output == "-":
+                with click.open_file("-", "wb") as sink:
+                    for chunk in chunks:
+                        sink.write(chunk.encode("utf-8"))
+            else:
+                exports.write_file(output, chunks)
     except SQLAlchemyError as exc:
         raise click.ClickException(f"export failed: {type(exc).__name__}: {exc}") from exc
     finally:
-        if progress:
-            progress.close()
         database.dispose()
 
 

@@ -1,23 +1,34 @@
-"""A progress line on stderr for long commands (only when stderr is a terminal)."""
+"""Progress of the long commands (release, export, verify): a tqdm bar on stderr.
+
+stdout carries the command's result (JSON or CSV) and nothing else, so the bar
+goes to stderr only. It is shown when stderr is a terminal, or when asked for
+with ``--progress``; with a total it gives the rate and the time left.
+"""
 
 from __future__ import annotations
 
 import sys
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from tqdm import tqdm
 
 
-class Progress:
-    def __init__(self, what: str) -> None:
-        self.what = what
-        self.count = 0
-        self.started = time.perf_counter()
+def wanted(flag: bool | None) -> bool:
+    """``--progress``/``--no-progress`` if given, else whether stderr is a terminal."""
+    return sys.stderr.isatty() if flag is None else flag
 
-    def advance(self, n: int) -> None:
-        self.count += n
-        rate = self.count / max(time.perf_counter() - self.started, 1e-9)
-        sys.stderr.write(f"\r{self.count:,} {self.what} ({rate:,.0f}/s)")
-        sys.stderr.flush()
 
-    def close(self) -> None:
-        sys.stderr.write("\n")
-        sys.stderr.flush()
+@contextmanager
+def bar(unit: str, *, total: int | None, enabled: bool) -> Iterator[Any]:
+    """A bar counting ``unit`` up to ``total`` (``None``: count and rate only)."""
+    with tqdm(
+        total=total,
+        unit=f" {unit}",
+        file=sys.stderr,
+        disable=not enabled,
+        dynamic_ncols=True,
+        mininterval=0.5,
+    ) as progress:
+        yield progress

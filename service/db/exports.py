@@ -53,7 +53,14 @@ from sqlalchemy import (
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from service.db.dialect import id_in
-from service.db.tables import chargebacks, holds, journal_entries, ledger_accounts, postings
+from service.db.tables import (
+    chargebacks,
+    hold_lots,
+    holds,
+    journal_entries,
+    ledger_accounts,
+    postings,
+)
 from service.domain.chart import Bucket
 from service.domain.exports import Period
 from service.domain.posting import EntryType
@@ -373,3 +380,28 @@ def held_movements(conn: Connection, period: Period) -> list[tuple[str, bool, st
         (asset, bool(inside_), type_, bool(debit_), int(total))
         for asset, inside_, type_, debit_, total in conn.execute(stmt)
     ]
+
+
+def count_postings(conn: Connection, period: Period) -> int:
+    """How many rows :func:`journal_postings` gives for ``period`` (a progress total)."""
+    e, p = journal_entries, postings
+    stmt = (
+        select(func.count())
+        .select_from(e.join(p, p.c.entry_id == e.c.id))
+        .where(
+            e.c.posted_at >= _time_param(conn, "start", period.start),
+            e.c.posted_at < _time_param(conn, "end", period.end),
+        )
+    )
+    return int(conn.execute(stmt).scalar_one())
+
+
+def count_lots(conn: Connection, end: datetime) -> int:
+    """About how many rows :func:`holds_as_of` gives (a progress total): the lots
+    of the holds placed before ``end``, counted from the live lots table."""
+    stmt = (
+        select(func.count())
+        .select_from(hold_lots.join(holds, holds.c.id == hold_lots.c.hold_id))
+        .where(holds.c.placed_at < end)
+    )
+    return int(conn.execute(stmt).scalar_one())

@@ -172,6 +172,18 @@ def resolve_period(
     return period(from_text, to_text, tz_name=tz_name, now=now)
 
 
+def row_count(db: Database, name: ExportName, bounds: Period) -> int | None:
+    """How many rows the export will give, for a progress bar's total: exact for
+    the journals, close for holds (lots counted live); ``None`` for the
+    aggregates (trial balance, roll-forward), which are small."""
+    with db.read() as conn:
+        if name in (ExportName.JOURNAL, ExportName.LEDGER_JOURNAL):
+            return queries.count_postings(conn, bounds)
+        if name is ExportName.HOLDS:
+            return queries.count_lots(conn, bounds.end)
+    return None
+
+
 def write_file(path: str, chunks: Iterable[str]) -> None:
     """Write an export to ``path`` all or nothing (UTF-8): into a private
     temporary file beside it (mode 0600: the books are confidential), renamed

@@ -29,6 +29,7 @@ from service.db import holds as repo
 from service.db.database import Database
 from service.db.dialect import id_in
 from service.db.tables import hold_lots, holds
+from service.domain.holds import HoldStatus
 from service.domain.money import Amount, format_minor
 from service.domain.timestamps import format_utc
 from service.services import pagination, reference
@@ -99,6 +100,12 @@ def release_due_holds(
         metrics.HOLDS_RELEASED.labels("job").inc(summary.released)
         metrics.RELEASE_DURATION.observe(summary.duration_seconds)
     return summary
+
+
+def count_due(db: Database, as_of: datetime) -> int:
+    """How many holds are due at ``as_of`` (the release job's progress total)."""
+    with db.read() as conn:
+        return repo.count_due(conn, as_of).released
 
 
 def release_account(tx: Connection, account_id: uuid.UUID, now: datetime) -> int:

@@ -20,6 +20,8 @@ Returns a list of human-readable problems; empty means the books are sound.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import OperationalError
 
@@ -109,9 +111,16 @@ _CHECKS: list[tuple[str, str]] = [
 ]
 
 
-def verify(conn: Connection) -> list[str]:
+#: How many checks :func:`verify` runs (the progress total of ``ledger verify``).
+CHECK_COUNT = len(_CHECKS)
+
+
+def verify(conn: Connection, *, on_check: Callable[[], None] | None = None) -> list[str]:
+    """Run every check; ``on_check`` is called after each one."""
     problems: list[str] = []
     for message, sql in _CHECKS:
+        if on_check is not None:
+            on_check()
         try:
             with conn.begin_nested():
                 rows = list(

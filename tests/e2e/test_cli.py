@@ -27,6 +27,7 @@ from service.domain.chart import Bucket, customer_ledger_id
 from service.domain.holds import Method
 from service.services.accounts import OpenAccount, open_account
 from service.services.deposits import DepositCommand, record_deposit
+from service.services.verify import CHECK_COUNT
 
 LEDGER = Path(sys.executable).with_name("ledger")
 SETTLED = datetime(2026, 11, 20, 20, 0, tzinfo=UTC)  # Friday 15:00 New York
@@ -287,3 +288,43 @@ def test_console_script_prints_the_key_alone(db: Database) -> None:
     assert dup.stdout == ""
     assert "exists" in dup.stderr
     assert "Traceback" not in dup.stderr
+
+
+# -- progress bars: stderr only, stdout unchanged -------------------------------------
+
+
+def test_release_progress_goes_to_stderr_with_its_total(db: Database) -> None:
+    account = new_account(db)
+    for _ in range(3):
+        deposit(db, account)
+    result = run(db, "release-holds", "--as-of", DUE, "--batch-size", "2", "--progress")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("\n") == 1  # the JSON summary alone
+    assert json.loads(result.stdout)["released"] == 3
+    assert "3/3 [" in result.stderr, result.stderr
+    assert "holds/s" in result.stderr, result.stderr
+
+
+def test_export_progress_leaves_the_file_on_stdout_byte_for_byte(db: Database) -> None:
+    account = new_account(db)
+    deposit(db, account)
+    deposit(db, account, method=Method.BANK_TRANSFER, amount="25.00")
+    args = ("export", "journal", "--from", "2026-11-01", "--to", "2026-11-30")
+    quiet = run(db, *args, "--no-progress")
+    loud = run(db, *args, "--progress")
+    assert quiet.exit_code == loud.exit_code == 0, loud.output
+    assert quiet.stderr == ""
+    assert loud.stdout_bytes == quiet.stdout_bytes
+    assert loud.stdout.startswith("entry_id,")
+    assert "4/4 [" in loud.stderr, loud.stderr  # 2 entries x 2 postings
+    assert "rows/s" in loud.stderr, loud.stderr
+
+
+def test_verify_progress_counts_the_checks_on_stderr(db: Database) -> None:
+    account = new_account(db)
+    deposit(db, account)
+    quiet = run(db, "verify", "--no-progress")
+    loud = run(db, "verify", "--progress")
+    assert quiet.exit_code == loud.exit_code == 0, loud.output
+    assert loud.stdout == quiet.stdout == '{"ok": true, "problems": []}\n'
+    assert f"{CHECK_COUNT}/{CHECK_COUNT}" in loud.stderr, loud.stderr

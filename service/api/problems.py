@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from typing import Any
 
 from flask import Flask, Response
+from psycopg import errors as pg_errors
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -181,8 +183,14 @@ def from_database_error(error: Exception) -> Response:
 
 
 def _is_overflow(error: Exception) -> bool:
-    text = str(getattr(error, "orig", error)).lower()
-    return "overflow" in text or "out of range" in text
+    """PostgreSQL: SQLSTATE 22003 ``numeric_value_out_of_range`` (``bigint out of
+    range``). SQLite has no SQLSTATE: an integer ``sum()`` beyond 64 bits and the
+    postings trigger's own guard (migration 0001) both fail with an error that
+    starts "integer overflow"."""
+    orig = getattr(error, "orig", error)
+    if isinstance(orig, pg_errors.NumericValueOutOfRange):
+        return True
+    return isinstance(orig, sqlite3.Error) and str(orig).startswith("integer overflow")
 
 
 def install(app: Flask) -> None:

@@ -36,6 +36,7 @@ from service.db.dialect import id_in, select_ids, skip_locked, upsert, uuid_text
 from service.db.tables import (
     account_hold_policies,
     calendar_overrides,
+    deposits,
     hold_lots,
     hold_policies,
     holds,
@@ -349,3 +350,148 @@ def release_batch(
     )
     result.released = claimed.count
     return result
+
+
+def next_release_by_asset(conn: Connection, account_id: uuid.UUID) -> dict[str, datetime]:
+    """Per asset, the earliest release time of the account's active, non-empty lots."""
+    query = (
+        select(hold_lots.c.asset, func.min(holds.c.release_at))
+        .join(holds, holds.c.id == hold_lots.c.hold_id)
+        .where(
+            hold_lots.c.account_id == account_id,
+            hold_lots.c.status == HoldStatus.ACTIVE.value,
+            hold_lots.c.amount > 0,
+        )
+        .group_by(hold_lots.c.asset)
+    )
+    return {row[0]: row[1] for row in conn.execute(query)}
+
+
+def gauges(conn: Connection, now: datetime) -> tuple[int, int, datetime | None]:
+    """(active holds, active holds due at ``now``, the oldest due one's release time)."""
+    active = conn.execute(
+        select(func.count()).where(holds.c.status == HoldStatus.ACTIVE.value)
+    ).scalar_one()
+    overdue, oldest = conn.execute(
+        select(func.count(), func.min(holds.c.release_at)).where(
+            holds.c.status == HoldStatus.ACTIVE.value, holds.c.release_at <= now
+        )
+    ).one()
+    return int(active), int(overdue), oldest
+
+
+def has_due(conn: Connection, account_id: uuid.UUID, now: datetime) -> bool:
+    """Whether the account has an active hold due at ``now``."""
+    query = (
+        select(holds.c.id)
+        .where(
+            holds.c.account_id == account_id,
+            holds.c.status == HoldStatus.ACTIVE.value,
+            holds.c.release_at <= now,
+        )
+        .limit(1)
+    )
+    return conn.execute(query).first() is not None
+
+
+def lots_of(conn: Connection, hold_ids: list[uuid.UUID]) -> list[tuple[uuid.UUID, str, int, str]]:
+    """(hold id, asset, amount, status) of the holds' lots, by hold and asset."""
+    query = (
+        select(hold_lots.c.hold_id, hold_lots.c.asset, hold_lots.c.amount, hold_lots.c.status)
+        .where(id_in(conn, hold_lots.c.hold_id, hold_ids))
+        .order_by(hold_lots.c.hold_id, hold_lots.c.asset)
+    )
+    return [
+        (hold_id, asset, int(amount), status)
+        for hold_id, asset, amount, status in conn.execute(query)
+    ]
+
+
+def find_holds(conn: Connection, hold_ids: list[uuid.UUID]) -> list[Any]:
+    """The hold rows with these ids (any order)."""
+    return list(conn.execute(select(holds).where(id_in(conn, holds.c.id, hold_ids))))
+
+
+def holds_page(
+    conn: Connection,
+    account_id: uuid.UUID,
+    *,
+    status: str | None,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> list[Any]:
+    """Up to ``limit`` of the account's hold rows, newest first, strictly older
+    than ``after`` (placed_at, id) when given."""
+    query = select(holds).where(holds.c.account_id == account_id)
+    if status is not None:
+        query = query.where(holds.c.status == status)
+    if after is not None:
+        at, last_id = after
+        query = query.where(
+            (holds.c.placed_at < at) | ((holds.c.placed_at == at) & (holds.c.id < last_id))
+        )
+    return list(
+        conn.execute(query.order_by(holds.c.placed_at.desc(), holds.c.id.desc()).limit(limit))
+    )
+
+
+# -- calendar overrides and the release times they move -------------------------------
+
+
+def set_override(conn: Connection, day: date, business_day: bool, name: str) -> None:
+    """Make ``day`` a business day or a holiday named ``name`` (insert or replace)."""
+    stmt = upsert(conn, calendar_overrides).values(day=day, business_day=business_day, name=name)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["day"], set_={"business_day": business_day, "name": name}
+        )
+    )
+
+
+def delete_override(conn: Connection, day: date) -> str | None:
+    """Remove the override of ``day``; its name, or ``None`` if there was none."""
+    row = conn.execute(
+        select(calendar_overrides.c.name).where(calendar_overrides.c.day == day)
+    ).first()
+    if row is None:
+        return None
+    conn.execute(calendar_overrides.delete().where(calendar_overrides.c.day == day))
+    return str(row.name)
+
+
+def lock_active_holds_near(
+    conn: Connection, *, settled_before: datetime, releasing_from: datetime
+) -> list[tuple[uuid.UUID, uuid.UUID, datetime, int, datetime]]:
+    """Lock (by id) the active holds settled before ``settled_before`` that release
+    at or after ``releasing_from``: (hold id, account id, release_at, business
+    days, settled_at)."""
+    query = (
+        select(
+            holds.c.id,
+            holds.c.account_id,
+            holds.c.release_at,
+            holds.c.business_days,
+            deposits.c.settled_at,
+        )
+        .join(deposits, deposits.c.id == holds.c.deposit_id)
+        .where(
+            holds.c.status == HoldStatus.ACTIVE.value,
+            deposits.c.settled_at < settled_before,
+            holds.c.release_at >= releasing_from,
+        )
+        .order_by(holds.c.id)
+        .with_for_update(of=holds)
+    )
+    return [(h, a, r, int(d), s) for h, a, r, d, s in conn.execute(query)]
+
+
+def set_release_times(conn: Connection, changes: list[dict[str, Any]]) -> None:
+    """Move holds' ``release_at`` (``changes``: ``hold_id`` and ``release_at`` each),
+    in one executemany."""
+    if changes:
+        conn.execute(
+            update(holds)
+            .where(holds.c.id == bindparam("hold_id"))
+            .values(release_at=bindparam("release_at")),
+            changes,
+        )

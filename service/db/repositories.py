@@ -147,3 +147,23 @@ def audit(
             details=json.dumps(details or {}, sort_keys=True, default=str),
         )
     )
+
+
+def audit_page(
+    conn: Connection,
+    account_id: uuid.UUID,
+    *,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> list[Any]:
+    """Up to ``limit`` of the account's audit rows, newest first, strictly older
+    than ``after`` (at, id) when given."""
+    query = select(audit_log).where(audit_log.c.account_id == account_id)
+    if after is not None:
+        at, last_id = after
+        query = query.where(
+            (audit_log.c.at < at) | ((audit_log.c.at == at) & (audit_log.c.id < last_id))
+        )
+    return list(
+        conn.execute(query.order_by(audit_log.c.at.desc(), audit_log.c.id.desc()).limit(limit))
+    )

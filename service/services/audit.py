@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
-from service.db.tables import audit_log
+from service.db import repositories
 from service.services import pagination
 from service.services.accounts import get_account
 from service.services.views import Page
@@ -39,14 +39,11 @@ def list_audit(
 ) -> Page[AuditView]:
     """The account's audit entries, newest first (404 for an unknown account)."""
     get_account(conn, account_id)
-    query = select(audit_log).where(audit_log.c.account_id == account_id)
-    if cursor is not None:
-        at, last_id = pagination.decode(cursor)
-        query = query.where(
-            (audit_log.c.at < at) | ((audit_log.c.at == at) & (audit_log.c.id < last_id))
-        )
-    rows = list(
-        conn.execute(query.order_by(audit_log.c.at.desc(), audit_log.c.id.desc()).limit(limit + 1))
+    rows = repositories.audit_page(
+        conn,
+        account_id,
+        limit=limit + 1,
+        after=None if cursor is None else pagination.decode(cursor),
     )
     more = len(rows) > limit
     rows = rows[:limit]

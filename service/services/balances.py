@@ -21,22 +21,13 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
+from service.db import balances as balances_repo
+from service.db import history as repo
+from service.db import holds as holds_repo
 from service.db.database import Database
-from service.db.dialect import id_in
-from service.db.tables import (
-    balances,
-    deposits,
-    hold_lots,
-    holds,
-    journal_entries,
-    ledger_accounts,
-    postings,
-    trades,
-)
 from service.domain.chart import Bucket
-from service.domain.holds import HoldStatus
 from service.domain.money import Amount
 from service.domain.posting import EntryType
 from service.services import chargebacks, pagination, reference, withdrawals
@@ -47,25 +38,9 @@ from service.services.views import BalancesView, BalanceView, Page, TransactionV
 
 def _read_balances(conn: Connection, account_id: uuid.UUID, now: datetime) -> BalancesView:
     buckets: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(Bucket, 0))
-    query = (
-        select(ledger_accounts.c.bucket, balances.c.asset, balances.c.balance)
-        .join(ledger_accounts, ledger_accounts.c.id == balances.c.ledger_account_id)
-        .where(balances.c.account_id == account_id)
-    )
-    for bucket, asset, balance in conn.execute(query):
-        buckets[asset][Bucket(bucket)] = -balance
-    next_release = dict(
-        conn.execute(
-            select(hold_lots.c.asset, func.min(holds.c.release_at))
-            .join(holds, holds.c.id == hold_lots.c.hold_id)
-            .where(
-                hold_lots.c.account_id == account_id,
-                hold_lots.c.status == HoldStatus.ACTIVE.value,
-                hold_lots.c.amount > 0,
-            )
-            .group_by(hold_lots.c.asset)
-        ).all()
-    )
+    for bucket, code, balance in balances_repo.customer_buckets(conn, account_id):
+        buckets[code][bucket] = -balance
+    next_release = holds_repo.next_release_by_asset(conn, account_id)
     rows = []
     for code in sorted(buckets):
         asset = reference.asset(conn, code)
@@ -124,21 +99,12 @@ def account_transactions(
 ) -> Page[TransactionView]:
     """Newest first: deposits (with their hold), trades, releases, chargebacks, withdrawals."""
     get_account(conn, account_id)
-    query = select(journal_entries.c.id, journal_entries.c.type, journal_entries.c.posted_at).where(
-        journal_entries.c.account_id == account_id, journal_entries.c.type.in_(_HISTORY_TYPES)
-    )
-    if cursor is not None:
-        at, last = pagination.decode(cursor)
-        query = query.where(
-            (journal_entries.c.posted_at < at)
-            | ((journal_entries.c.posted_at == at) & (journal_entries.c.id < last))
-        )
-    entries = list(
-        conn.execute(
-            query.order_by(journal_entries.c.posted_at.desc(), journal_entries.c.id.desc()).limit(
-                limit + 1
-            )
-        )
+    entries = repo.entries_page(
+        conn,
+        account_id,
+        types=_HISTORY_TYPES,
+        limit=limit + 1,
+        after=None if cursor is None else pagination.decode(cursor),
     )
     more = len(entries) > limit
     entries = entries[:limit]
@@ -156,17 +122,10 @@ def account_transactions(
 
 
 def _deposits(conn: Connection, entry_ids: list[uuid.UUID]) -> dict[uuid.UUID, TransactionView]:
-    rows = list(conn.execute(select(deposits).where(id_in(conn, deposits.c.entry_id, entry_ids))))
+    rows = repo.deposits_of_entries(conn, entry_ids)
     if not rows:
         return {}
-    hold_by_deposit = {
-        row.deposit_id: row.id
-        for row in conn.execute(
-            select(holds.c.id, holds.c.deposit_id).where(
-                id_in(conn, holds.c.deposit_id, [r.id for r in rows])
-            )
-        )
-    }
+    hold_by_deposit = repo.holds_of_deposits(conn, [r.id for r in rows])
     hold_views = get_holds(conn, list(hold_by_deposit.values()))
     result = {}
     for r in rows:
@@ -193,7 +152,7 @@ def _deposits(conn: Connection, entry_ids: list[uuid.UUID]) -> dict[uuid.UUID, T
 
 def _trades(conn: Connection, entry_ids: list[uuid.UUID]) -> dict[uuid.UUID, TransactionView]:
     result = {}
-    for r in conn.execute(select(trades).where(id_in(conn, trades.c.entry_id, entry_ids))):
+    for r in repo.trades_of_entries(conn, entry_ids):
         sell, buy = reference.asset(conn, r.sell_asset), reference.asset(conn, r.buy_asset)
         result[r.entry_id] = TransactionView(
             id=r.id,
@@ -221,21 +180,7 @@ def _movements(conn: Connection, entries: list[Any]) -> dict[uuid.UUID, Transact
     Available bucket (per asset) in the entry."""
     if not entries:
         return {}
-    available = select(ledger_accounts.c.id).where(
-        ledger_accounts.c.bucket == Bucket.AVAILABLE.value
-    )
-    moved: dict[uuid.UUID, list[tuple[str, int]]] = defaultdict(list)
-    query = (
-        select(postings.c.entry_id, postings.c.asset, func.sum(postings.c.amount))
-        .where(
-            id_in(conn, postings.c.entry_id, [e.id for e in entries]),
-            postings.c.ledger_account_id.in_(available),
-        )
-        .group_by(postings.c.entry_id, postings.c.asset)
-        .order_by(postings.c.entry_id, postings.c.asset)
-    )
-    for entry_id, asset, total in conn.execute(query):
-        moved[entry_id].append((asset, -int(total)))
+    moved = repo.moved_to_available(conn, [e.id for e in entries])
     # A release entry's id is its hold's id.
     released = get_holds(conn, [e.id for e in entries if e.type == EntryType.HOLD_RELEASE.value])
     result = {}

@@ -17,16 +17,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection
 
 from service.config import Settings
 from service.db import holds as holds_repo
 from service.db import repositories
-from service.db.dialect import upsert
-from service.db.tables import calendar_overrides, deposits, holds
 from service.domain.calendar import BusinessCalendar, CalendarRangeError, Holiday
 from service.domain.errors import NotFound, ValidationFailed
-from service.domain.holds import MAX_HOLD_DAYS, HoldStatus, Method
+from service.domain.holds import MAX_HOLD_DAYS, Method
 from service.services import reference
 
 #: How far a hold's window is widened when looking for holds a date can touch:
@@ -60,12 +58,7 @@ def set_override(
     now: datetime,
 ) -> OverrideChange:
     _check_in_range(reference.calendar(tx, settings, exclusive=True), day)
-    stmt = upsert(tx, calendar_overrides).values(day=day, business_day=business_day, name=name)
-    tx.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["day"], set_={"business_day": business_day, "name": name}
-        )
-    )
+    holds_repo.set_override(tx, day, business_day, name)
     moved = _recompute(
         tx,
         day,
@@ -82,10 +75,9 @@ def delete_override(
     tx: Connection, day: date, *, settings: Settings, actor: str, now: datetime
 ) -> OverrideChange:
     reference.calendar(tx, settings, exclusive=True)
-    row = tx.execute(select(calendar_overrides).where(calendar_overrides.c.day == day)).first()
-    if row is None:
+    name = holds_repo.delete_override(tx, day)
+    if name is None:
         raise NotFound(f"no calendar override on {day.isoformat()}", code="override_not_found")
-    tx.execute(calendar_overrides.delete().where(calendar_overrides.c.day == day))
     moved = _recompute(
         tx,
         day,
@@ -93,9 +85,9 @@ def delete_override(
         actor=actor,
         now=now,
         action="calendar_override_removed",
-        reason=row.name,
+        reason=name,
     )
-    return OverrideChange(day, None, row.name, moved)
+    return OverrideChange(day, None, name, moved)
 
 
 def _recompute(
@@ -112,26 +104,12 @@ def _recompute(
     tz = calendar.tz
     day_start = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
     day_end = day_start + timedelta(days=1)
-    query = (
-        select(
-            holds.c.id,
-            holds.c.account_id,
-            holds.c.release_at,
-            holds.c.business_days,
-            deposits.c.settled_at,
-        )
-        .join(deposits, deposits.c.id == holds.c.deposit_id)
-        .where(
-            holds.c.status == HoldStatus.ACTIVE.value,
-            deposits.c.settled_at < day_end + _SLACK,
-            holds.c.release_at >= day_start - _SLACK,
-        )
-        .order_by(holds.c.id)
-        .with_for_update(of=holds)
+    locked = holds_repo.lock_active_holds_near(
+        tx, settled_before=day_end + _SLACK, releasing_from=day_start - _SLACK
     )
     changes = []
     per_account: dict[uuid.UUID, list[dict[str, str]]] = defaultdict(list)
-    for hold_id, account_id, release_at, days, settled_at in tx.execute(query):
+    for hold_id, account_id, release_at, days, settled_at in locked:
         new_release = calendar.release_time(settled_at, days)
         if new_release != release_at:
             changes.append({"hold_id": hold_id, "release_at": new_release})
@@ -142,13 +120,7 @@ def _recompute(
                     "to": new_release.isoformat(),
                 }
             )
-    if changes:
-        tx.execute(
-            update(holds)
-            .where(holds.c.id == bindparam("hold_id"))
-            .values(release_at=bindparam("release_at")),
-            changes,
-        )
+    holds_repo.set_release_times(tx, changes)
     details = {"date": day.isoformat(), "holds_recomputed": len(changes)}
     repositories.audit(tx, at=now, actor=actor, action=action, reason=reason, details=details)
     for account_id, moved in per_account.items():

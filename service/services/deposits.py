@@ -18,16 +18,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from service.config import Settings
+from service.db import deposits as repo
 from service.db import holds as holds_repo
-from service.db import ledger, repositories
-from service.db.dialect import id_in, ids_param, insert_together
-from service.db.tables import account_hold_policies, accounts, deposits, holds
+from service.db import repositories
 from service.domain.accounts import AccountStatus, require_active
 from service.domain.calendar import BusinessCalendar, CalendarRangeError
 from service.domain.errors import Conflict, LedgerError, NotFound, ValidationFailed
@@ -86,7 +84,7 @@ def record_deposits(
     duplicate names its ``index``; a single deposit keeps the single endpoint's
     errors (404 unknown account, 403 inactive account, 422 by field).
     """
-    statuses, overrides, calendar_overrides = _accounts(tx, {c.account_id for c in cmds})
+    statuses, overrides, calendar_overrides = repo.accounts_of(tx, {c.account_id for c in cmds})
     policies = reference.hold_policies(tx)
     calendar: BusinessCalendar | None = None
     # A settlement file's deposits mostly share one settlement time: compute
@@ -124,41 +122,6 @@ def _as_field_errors(exc: LedgerError) -> dict[str, Any]:
     if isinstance(exc, ValidationFailed):
         return exc.errors
     return {"account_id": [exc.detail]}
-
-
-@lru_cache(maxsize=2)
-def _accounts_statement(dialect: str) -> Any:
-    policy = account_hold_policies
-    columns = [accounts.c.id, accounts.c.status, policy.c.method, policy.c.business_days]
-    calendar = holds_repo.overrides_column(dialect)
-    if calendar is not None:
-        columns.append(calendar)
-    return (
-        select(*columns)
-        .outerjoin(policy, policy.c.account_id == accounts.c.id)
-        .where(ids_param(dialect, accounts.c.id))
-    )
-
-
-def _accounts(
-    tx: Connection, ids: set[uuid.UUID]
-) -> tuple[
-    dict[uuid.UUID, AccountStatus], dict[uuid.UUID, dict[str, int]], holds_repo.Overrides | None
-]:
-    """Status and per-account hold-policy overrides of ``ids`` and, on
-    PostgreSQL, the calendar overrides (under the calendar lock), in one query.
-    ``None`` for the calendar: read it when it is needed."""
-    statuses: dict[uuid.UUID, AccountStatus] = {}
-    overrides: dict[uuid.UUID, dict[str, int]] = {}
-    calendar: holds_repo.Overrides | None = None
-    query = _accounts_statement(tx.dialect.name)
-    for account_id, status, method, days, *rest in tx.execute(query, {"ids": list(ids)}):
-        statuses[account_id] = AccountStatus(status)
-        if method is not None:
-            overrides.setdefault(account_id, {})[method] = days
-        if rest and calendar is None:
-            calendar = holds_repo.parse_overrides(rest[0])
-    return statuses, overrides, calendar
 
 
 def _plan(
@@ -240,14 +203,7 @@ def _write(tx: Connection, planned: list[_Planned], now: datetime) -> None:
         }
         for p in planned
     ]
-    _, inserted = insert_together(
-        tx,
-        [
-            ledger.entries_part(entries),
-            (deposits, rows, ("method", "external_ref")),
-        ],
-    )
-    if inserted < len(rows):
+    if repo.write_entries(tx, entries, rows) < len(rows):
         _raise_duplicate(tx, planned)
     hold_rows = [
         {
@@ -265,13 +221,12 @@ def _write(tx: Connection, planned: list[_Planned], now: datetime) -> None:
         for p in planned
         if p.view.hold is not None
     ]
-    insert_together(tx, [(holds, hold_rows, ()), ledger.postings_part(entries)])
+    repo.write_holds(tx, entries, hold_rows)
 
 
 def _raise_duplicate(tx: Connection, planned: list[_Planned]) -> None:
     """Some deposits clashed with earlier ones on (method, external_ref): name the first."""
-    query = select(deposits.c.id).where(id_in(tx, deposits.c.id, [p.view.id for p in planned]))
-    inserted = {row[0] for row in tx.execute(query)}
+    inserted = repo.existing(tx, [p.view.id for p in planned])
     for index, p in enumerate(planned):
         if p.view.id not in inserted:
             raise Conflict(

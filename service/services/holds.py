@@ -22,13 +22,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from service import metrics
 from service.db import holds as repo
 from service.db.database import Database
-from service.db.dialect import id_in
-from service.db.tables import hold_lots, holds
 from service.domain.holds import HoldStatus
 from service.domain.money import Amount, format_minor
 from service.domain.timestamps import format_utc
@@ -119,39 +117,20 @@ def release_account(tx: Connection, account_id: uuid.UUID, now: datetime) -> int
 
 def hold_gauges(conn: Connection, now: datetime) -> tuple[int, int, float]:
     """(active holds, overdue active holds, seconds the oldest overdue one has waited)."""
-    active = conn.execute(select(func.count()).where(holds.c.status == "active")).scalar_one()
-    overdue, oldest = conn.execute(
-        select(func.count(), func.min(holds.c.release_at)).where(
-            holds.c.status == "active", holds.c.release_at <= now
-        )
-    ).one()
+    active, overdue, oldest = repo.gauges(conn, now)
     waited = (now - oldest).total_seconds() if oldest is not None else 0.0
-    return int(active), int(overdue), waited
+    return active, overdue, waited
 
 
 def has_due(conn: Connection, account_id: uuid.UUID, now: datetime) -> bool:
-    query = (
-        select(holds.c.id)
-        .where(
-            holds.c.account_id == account_id,
-            holds.c.status == "active",
-            holds.c.release_at <= now,
-        )
-        .limit(1)
-    )
-    return conn.execute(query).first() is not None
+    return repo.has_due(conn, account_id, now)
 
 
 def _views(conn: Connection, rows: list[Any]) -> list[HoldView]:
     if not rows:
         return []
     lots: dict[uuid.UUID, list[LotView]] = {}
-    query = (
-        select(hold_lots.c.hold_id, hold_lots.c.asset, hold_lots.c.amount, hold_lots.c.status)
-        .where(id_in(conn, hold_lots.c.hold_id, [r.id for r in rows]))
-        .order_by(hold_lots.c.hold_id, hold_lots.c.asset)
-    )
-    for hold_id, asset, amount, status in conn.execute(query):
+    for hold_id, asset, amount, status in repo.lots_of(conn, [r.id for r in rows]):
         lots.setdefault(hold_id, []).append(
             LotView(asset, Amount.from_minor(amount, reference.asset(conn, asset)), status)
         )
@@ -173,8 +152,7 @@ def _views(conn: Connection, rows: list[Any]) -> list[HoldView]:
 
 
 def get_holds(conn: Connection, hold_ids: list[uuid.UUID]) -> dict[uuid.UUID, HoldView]:
-    rows = list(conn.execute(select(holds).where(id_in(conn, holds.c.id, hold_ids))))
-    return {view.id: view for view in _views(conn, rows)}
+    return {view.id: view for view in _views(conn, repo.find_holds(conn, hold_ids))}
 
 
 def list_holds(
@@ -186,16 +164,12 @@ def list_holds(
     cursor: str | None,
 ) -> Page[HoldView]:
     """An account's holds, newest first."""
-    query = select(holds).where(holds.c.account_id == account_id)
-    if status is not None:
-        query = query.where(holds.c.status == status)
-    if cursor is not None:
-        at, last_id = pagination.decode(cursor)
-        query = query.where(
-            (holds.c.placed_at < at) | ((holds.c.placed_at == at) & (holds.c.id < last_id))
-        )
-    rows = list(
-        conn.execute(query.order_by(holds.c.placed_at.desc(), holds.c.id.desc()).limit(limit + 1))
+    rows = repo.holds_page(
+        conn,
+        account_id,
+        status=None if status is None else status.value,
+        limit=limit + 1,
+        after=None if cursor is None else pagination.decode(cursor),
     )
     more = len(rows) > limit
     rows = rows[:limit]

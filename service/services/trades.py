@@ -18,9 +18,8 @@ from sqlalchemy import Connection
 
 from service.db import holds as holds_repo
 from service.db import ledger, repositories
-from service.db.dialect import upsert
+from service.db import trades as trades_repo
 from service.db.ledger import BalanceKey
-from service.db.tables import trades
 from service.domain.accounts import require_active
 from service.domain.chart import Bucket, Platform
 from service.domain.errors import Conflict, NotFound, ValidationFailed
@@ -114,26 +113,22 @@ def settle_trade(tx: Connection, cmd: TradeCommand, *, now: datetime) -> TradeVi
         sold=Amount(spend.held, sold.asset),
         bought=Amount(sum((v for _, v in shares), Decimal(0)), bought.asset),
     )
-    inserted = tx.execute(
-        upsert(tx, trades)
-        .values(
-            id=trade_id,
-            account_id=cmd.account_id,
-            sell_asset=sell,
-            sell_amount=sold.minor,
-            buy_asset=buy,
-            buy_amount=bought.minor,
-            fee_amount=fee.minor,
-            held_sold=held_part.sold.minor,
-            held_bought=held_part.bought.minor,
-            external_ref=cmd.external_ref,
-            entry_id=entry_id,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["account_id", "external_ref"])
-        .returning(trades.c.id)
-    ).first()
-    if inserted is None:
+    inserted = trades_repo.insert_trade(
+        tx,
+        id=trade_id,
+        account_id=cmd.account_id,
+        sell_asset=sell,
+        sell_amount=sold.minor,
+        buy_asset=buy,
+        buy_amount=bought.minor,
+        fee_amount=fee.minor,
+        held_sold=held_part.sold.minor,
+        held_bought=held_part.bought.minor,
+        external_ref=cmd.external_ref,
+        entry_id=entry_id,
+        created_at=now,
+    )
+    if not inserted:
         raise Conflict(f"trade {cmd.external_ref!r} was already settled", code="duplicate_trade")
     return TradeView(
         id=trade_id,

@@ -14,7 +14,7 @@ from schemas.compliance import AuditPageSchema
 from service.api import openapi
 from service.api.auth import client_country, current_key, requires
 from service.api.runtime import runtime
-from service.db.repositories import AccountRecord
+from service.domain.accounts import AccountRecord
 from service.domain.roles import READERS, Role
 from service.services import account_status, accounts, audit
 from service.services.views import Page

@@ -14,9 +14,8 @@ from schemas.fields import COUNTRY_PATTERN
 from service.api import openapi
 from service.api.problems import Unauthorized
 from service.api.runtime import runtime
-from service.db.repositories import ApiKeyRecord
 from service.domain.errors import BadRequest, Forbidden
-from service.domain.roles import Role
+from service.domain.roles import ApiKeyRecord, Role
 
 F = TypeVar("F", bound=Callable[..., Any])
 

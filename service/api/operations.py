@@ -27,7 +27,6 @@ from schemas.operations import (
 from service.api.auth import current_key, requires
 from service.api.responses import json_response
 from service.api.runtime import runtime
-from service.db import holds as holds_repo
 from service.domain.errors import ValidationFailed
 from service.domain.holds import Method
 from service.domain.roles import READERS, Role
@@ -133,7 +132,7 @@ class Policies(MethodView):
     def get(self) -> dict[str, dict[str, int]]:
         """Hold length in business days per deposit method."""
         with runtime().db.read() as conn:
-            return {"policies": holds_repo.all_policies(conn)}
+            return {"policies": calendar_admin.policies(conn)}
 
 
 @blp.route("/hold-policies/<string:method>")

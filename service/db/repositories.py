@@ -8,34 +8,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
 from service.db.tables import accounts, api_keys, audit_log, ledger_accounts
-from service.domain.accounts import AccountStatus, Tier
+from service.domain.accounts import AccountRecord, AccountStatus, Tier
 from service.domain.chart import AccountType, Bucket, customer_account_name, ledger_account_id
 from service.domain.ids import new_id
-from service.domain.roles import Role
-
-
-@dataclass(frozen=True, slots=True)
-class AccountRecord:
-    id: uuid.UUID
-    external_id: str
-    country: str
-    tier: Tier
-    status: AccountStatus
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKeyRecord:
-    id: uuid.UUID
-    name: str
-    role: Role
+from service.domain.roles import ApiKeyRecord, Role
 
 
 def _account(row: Any) -> AccountRecord:

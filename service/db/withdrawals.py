@@ -27,8 +27,9 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from service.db.dialect import id_in
-from service.db.repositories import AccountRecord, find_account
+from service.db.repositories import find_account
 from service.db.tables import balances, hold_lots, holds, withdrawals
+from service.domain.accounts import AccountRecord
 from service.domain.holds import HoldStatus
 from service.domain.withdrawals import NOT_COUNTED, WithdrawalKind, WithdrawalStatus
 

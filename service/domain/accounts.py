@@ -14,6 +14,9 @@ Compliance may move an account only along :data:`ALLOWED_TRANSITIONS`;
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from service.domain.errors import Conflict, Forbidden
@@ -79,3 +82,15 @@ def require_allowed_registration(country: str, blocked: frozenset[str]) -> None:
             code="jurisdiction_blocked",
             country=country.upper(),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    """A customer account as stored."""
+
+    id: uuid.UUID
+    external_id: str
+    country: str
+    tier: Tier
+    status: AccountStatus
+    created_at: datetime

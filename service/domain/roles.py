@@ -6,6 +6,8 @@ every role may read, and writes are granted role by role.
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -20,3 +22,12 @@ class Role(StrEnum):
 
 #: Roles that may use a read route: every role.
 READERS: frozenset[Role] = frozenset(Role)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    """An API key as the service knows it once authenticated (never the secret)."""
+
+    id: uuid.UUID
+    name: str
+    role: Role

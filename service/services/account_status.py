@@ -20,9 +20,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from service.db import repositories
-from service.db.repositories import AccountRecord
 from service.db.withdrawals import lock_account
-from service.domain.accounts import AccountStatus, check_transition
+from service.domain.accounts import AccountRecord, AccountStatus, check_transition
 from service.domain.errors import NotFound
 
 

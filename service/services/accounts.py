@@ -10,8 +10,8 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from service.db import repositories
-from service.db.repositories import AccountRecord
 from service.domain.accounts import (
+    AccountRecord,
     AccountStatus,
     Tier,
     require_allowed_country,

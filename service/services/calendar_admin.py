@@ -156,6 +156,11 @@ def business_days(conn: Connection, start: date, end: date, settings: Settings) 
         raise ValidationFailed.field("to", str(exc), code="outside_calendar") from exc
 
 
+def policies(conn: Connection) -> dict[str, int]:
+    """Hold length in business days per deposit method."""
+    return holds_repo.all_policies(conn)
+
+
 def set_policy(
     tx: Connection, method: Method, days: int, *, actor: str, now: datetime
 ) -> dict[str, int]:

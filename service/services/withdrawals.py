@@ -50,8 +50,7 @@ from service.config import Settings
 from service.db import ledger, repositories
 from service.db import withdrawals as repo
 from service.db.ledger import BalanceKey
-from service.db.repositories import AccountRecord
-from service.domain.accounts import AccountStatus, Tier, require_active
+from service.domain.accounts import AccountRecord, AccountStatus, Tier, require_active
 from service.domain.chart import Bucket, Platform
 from service.domain.errors import Conflict, Forbidden, NotFound
 from service.domain.ids import new_id

@@ -57,7 +57,8 @@ def keys_group() -> None:
 def keys_create(role: str, name: str | None) -> None:
     """Create an API key and print it alone on stdout (it is shown only once)."""
     try:
-        key = keys.create_key(_db(), Role(role), name, datetime.now(UTC))
+        with _db().write() as tx:
+            key = keys.create_key(tx, Role(role), name, datetime.now(UTC))
     except LedgerError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(key)
@@ -67,12 +68,14 @@ def keys_create(role: str, name: str | None) -> None:
 def keys_bootstrap() -> None:
     """Create the first admin key and print it, unless an admin key exists already."""
     database = _db()
-    if keys.admin_key_exists(database):
-        click.echo(
-            "an admin API key exists; create more with: ledger keys create --role ROLE", err=True
-        )
-        return
-    key = keys.create_key(database, Role.ADMIN, "bootstrap-admin", datetime.now(UTC))
+    with database.write() as tx:
+        if keys.admin_key_exists(tx):
+            click.echo(
+                "an admin API key exists; create more with: ledger keys create --role ROLE",
+                err=True,
+            )
+            return
+        key = keys.create_key(tx, Role.ADMIN, "bootstrap-admin", datetime.now(UTC))
     click.echo("Admin API key (shown once, keep it safe):", err=True)
     click.echo(key)
 
@@ -153,7 +156,10 @@ def release_holds(
     database = _db()
     enabled = progress.wanted(show_progress) and not dry_run
     try:
-        total = holds.count_due(database, when) if enabled else None
+        total = None
+        if enabled:
+            with database.read() as conn:
+                total = holds.count_due(conn, when)
         with progress.bar("holds", total=total, enabled=enabled) as bar:
             summary = holds.release_due_holds(
                 database,
@@ -261,7 +267,10 @@ def export_command(
     database = Database(settings.export_database_url or settings.database_url)
     enabled = progress.wanted(show_progress)
     try:
-        total = exports.row_count(database, kind, bounds) if enabled else None
+        total = None
+        if enabled:
+            with database.read() as conn:
+                total = exports.row_count(conn, kind, bounds)
         with progress.bar("rows", total=total, enabled=enabled) as bar:
             chunks = exports.stream(
                 database, kind, bounds, tz_name=settings.time_zone, on_rows=bar.update

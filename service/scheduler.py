@@ -44,7 +44,8 @@ class Scheduler:
         try:
             summary = release_due_holds(self.db, as_of=now, now=now, batch_size=self.batch_size)
             log.info("release run %s", json.dumps(summary.as_dict()))
-            forgotten = forget_old_responses(self.db, now, self.retention_days)
+            with self.db.write() as tx:
+                forgotten = forget_old_responses(tx, now, self.retention_days)
             if forgotten:
                 log.info(
                     "forgot %d idempotency responses older than %d days",

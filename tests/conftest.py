@@ -183,7 +183,8 @@ def app(db: Database, settings: Settings, clock: Clock) -> Any:
 @pytest.fixture
 def api_keys(db: Database) -> dict[Role, str]:
     now = datetime.now(UTC)
-    return {role: keys.create_key(db, role, f"test-{role.value}", now) for role in Role}
+    with db.write() as tx:
+        return {role: keys.create_key(tx, role, f"test-{role.value}", now) for role in Role}
 
 
 class Api:

@@ -65,7 +65,11 @@ def _read_balances(conn: Connection, account_id: uuid.UUID, now: datetime) -> Ba
 
 
 def account_balances(db: Database, account_id: uuid.UUID, now: datetime) -> BalancesView:
-    """Balances, after releasing the account's due holds (the lazy release)."""
+    """Balances, after releasing the account's due holds (the lazy release).
+
+    Takes the database, not a transaction: it reads first and opens a write
+    transaction only when a hold is due, so a balance read stays off the write
+    path (see :mod:`service.services`)."""
     with db.read() as conn:
         get_account(conn, account_id)
         if not has_due(conn, account_id, now):
@@ -76,7 +80,8 @@ def account_balances(db: Database, account_id: uuid.UUID, now: datetime) -> Bala
 
 
 def release_then(db: Database, account_id: uuid.UUID, now: datetime) -> None:
-    """Release the account's due holds, if any (before reading its holds)."""
+    """Release the account's due holds, if any (before reading its holds); a
+    write transaction only when one is due, as :func:`account_balances`."""
     with db.read() as conn:
         get_account(conn, account_id)
         due = has_due(conn, account_id, now)

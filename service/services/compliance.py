@@ -29,7 +29,9 @@ def guard_jurisdiction(
     now: datetime,
 ) -> None:
     """Refuse a movement from a blocked ``country``, after flagging every active
-    account it names (a settlement file names many) in one transaction."""
+    account it names (a settlement file names many) in one transaction.
+    Takes the database: the flags commit in a transaction of their own, since
+    the caller's is rolled back by the refusal."""
     if not is_blocked_country(country, blocked):
         return
     with db.write() as tx:

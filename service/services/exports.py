@@ -172,15 +172,14 @@ def resolve_period(
     return period(from_text, to_text, tz_name=tz_name, now=now)
 
 
-def row_count(db: Database, name: ExportName, bounds: Period) -> int | None:
+def row_count(conn: Connection, name: ExportName, bounds: Period) -> int | None:
     """How many rows the export will give, for a progress bar's total: exact for
     the journals, close for holds (lots counted live); ``None`` for the
     aggregates (trial balance, roll-forward), which are small."""
-    with db.read() as conn:
-        if name in (ExportName.JOURNAL, ExportName.LEDGER_JOURNAL):
-            return queries.count_postings(conn, bounds)
-        if name is ExportName.HOLDS:
-            return queries.count_lots(conn, bounds.end)
+    if name in (ExportName.JOURNAL, ExportName.LEDGER_JOURNAL):
+        return queries.count_postings(conn, bounds)
+    if name is ExportName.HOLDS:
+        return queries.count_lots(conn, bounds.end)
     return None
 
 

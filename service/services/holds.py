@@ -66,7 +66,10 @@ def release_due_holds(
     dry_run: bool = False,
     on_batch: Callable[[int], None] | None = None,
 ) -> ReleaseSummary:
-    """Release every hold due at ``as_of``, batch by batch; safe to run concurrently."""
+    """Release every hold due at ``as_of``, batch by batch; safe to run concurrently.
+
+    Takes the database: each batch is its own transaction (see the module
+    docstring), so it cannot run inside a caller's."""
     started = time.perf_counter()
     summary = ReleaseSummary(as_of=as_of, dry_run=dry_run)
     minor_totals: dict[str, int] = {}
@@ -100,10 +103,9 @@ def release_due_holds(
     return summary
 
 
-def count_due(db: Database, as_of: datetime) -> int:
+def count_due(conn: Connection, as_of: datetime) -> int:
     """How many holds are due at ``as_of`` (the release job's progress total)."""
-    with db.read() as conn:
-        return repo.count_due(conn, as_of).released
+    return repo.count_due(conn, as_of).released
 
 
 def release_account(tx: Connection, account_id: uuid.UUID, now: datetime) -> int:

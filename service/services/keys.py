@@ -13,11 +13,12 @@ import time
 from datetime import datetime
 from threading import Lock
 
+from sqlalchemy import Connection
+
 from service.db import repositories
 from service.db.database import Database
-from service.db.repositories import ApiKeyRecord
 from service.domain.errors import Conflict
-from service.domain.roles import Role
+from service.domain.roles import ApiKeyRecord, Role
 
 KEY_PREFIX = "lk_"
 #: How long a verified key is remembered in this process. Keys are never edited
@@ -29,20 +30,18 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(db: Database, role: Role, name: str | None, now: datetime) -> str:
+def create_key(tx: Connection, role: Role, name: str | None, now: datetime) -> str:
     """Create a key and return it; this is the only time it is ever visible."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     name = name or f"{role.value}-{secrets.token_hex(4)}"
-    with db.write() as tx:
-        if repositories.api_key_name_taken(tx, name):
-            raise Conflict(f"an API key named {name!r} exists", code="key_name_taken")
-        repositories.insert_api_key(tx, name, role, hash_key(key), now)
+    if repositories.api_key_name_taken(tx, name):
+        raise Conflict(f"an API key named {name!r} exists", code="key_name_taken")
+    repositories.insert_api_key(tx, name, role, hash_key(key), now)
     return key
 
 
-def admin_key_exists(db: Database) -> bool:
-    with db.read() as conn:
-        return repositories.role_has_key(conn, Role.ADMIN)
+def admin_key_exists(conn: Connection) -> bool:
+    return repositories.role_has_key(conn, Role.ADMIN)
 
 
 class KeyCache:

@@ -78,8 +78,7 @@ def run_idempotent(
         return Response(status, body)
 
 
-def forget_old_responses(db: Database, now: datetime, retention_days: int) -> int:
+def forget_old_responses(tx: Connection, now: datetime, retention_days: int) -> int:
     """Drop stored responses older than ``retention_days`` (API.md: keys are kept
     at least 30 days; the scheduler calls this). Returns how many were dropped."""
-    with db.write() as tx:
-        return idempotency.purge_before(tx, now - timedelta(days=retention_days))
+    return idempotency.purge_before(tx, now - timedelta(days=retention_days))

@@ -21,6 +21,16 @@ from tests.conftest import Api, Clock
 DEPOSITS, TRADES = "/v1/deposits", "/v1/trades"
 
 
+def _create_key(db: Database, role: Role, name: str) -> str:
+    with db.write() as tx:
+        return keys.create_key(tx, role, name, datetime.now(UTC))
+
+
+def _forget(db: Database, now: datetime, retention_days: int) -> int:
+    with db.write() as tx:
+        return forget_old_responses(tx, now, retention_days)
+
+
 def deposit_body(
     account: str,
     amount: str = "100.00",
@@ -142,7 +152,7 @@ def test_same_key_on_another_money_route_is_409_reused(api: Api, db: Database) -
 
 def test_keys_are_scoped_per_api_key(api: Api, db: Database) -> None:
     account = api.open_account()
-    other = keys.create_key(db, Role.PAYMENTS, "payments-two", datetime.now(UTC))
+    other = _create_key(db, Role.PAYMENTS, "payments-two")
     first = post(api, DEPOSITS, deposit_body(account, "10.00"), "shared")
     assert first.status_code == 201
     # the other payments key may use the same key string for its own request
@@ -152,7 +162,7 @@ def test_keys_are_scoped_per_api_key(api: Api, db: Database) -> None:
     assert second.get_json()["id"] != first.get_json()["id"]
     # and a third key sending the first key's very request under the same key string
     # is not given the first key's stored response: it is a new, duplicate deposit
-    third_key = keys.create_key(db, Role.PAYMENTS, "payments-three", datetime.now(UTC))
+    third_key = _create_key(db, Role.PAYMENTS, "payments-three")
     same_as_first = deposit_body(account, "10.00", ref=first.get_json()["external_ref"])
     third = post(api, DEPOSITS, same_as_first, "shared", bearer=third_key)
     assert third.status_code == 409
@@ -313,10 +323,10 @@ def test_responses_are_kept_for_the_retention_period_then_forgotten(
     first = post(api, DEPOSITS, body, "kept-30-days")
     assert first.status_code == 201
     now = clock.now
-    assert forget_old_responses(db, now + timedelta(days=30), 30) == 0
+    assert _forget(db, now + timedelta(days=30), 30) == 0
     replay = post(api, DEPOSITS, body, "kept-30-days")
     assert replay.headers.get("Idempotent-Replayed") == "true"
-    assert forget_old_responses(db, now + timedelta(days=30, seconds=1), 30) == 1
+    assert _forget(db, now + timedelta(days=30, seconds=1), 30) == 1
     again = post(api, DEPOSITS, body, "kept-30-days")
     # no longer remembered: processed afresh, and the deposit itself refuses a double credit
     assert again.status_code == 409

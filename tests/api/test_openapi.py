@@ -41,7 +41,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, str]]
     schema_version.upgrade(db)
     app = create_app(Settings(database_url=url), db)
     app.config["TESTING"] = True
-    admin = keys.create_key(db, Role.ADMIN, "openapi-admin", datetime.now(UTC))
+    with db.write() as tx:
+        admin = keys.create_key(tx, Role.ADMIN, "openapi-admin", datetime.now(UTC))
     yield app, admin
     db.dispose()
 

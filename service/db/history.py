@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from service.db.dialect import id_in
+from service.db.pagination import newest_first
 from service.db.tables import deposits, holds, journal_entries, ledger_accounts, postings, trades
 from service.domain.chart import Bucket
 
@@ -30,10 +31,8 @@ def entries_page(
     query = select(e.c.id, e.c.type, e.c.posted_at).where(
         e.c.account_id == account_id, e.c.type.in_(types)
     )
-    if after is not None:
-        at, last = after
-        query = query.where((e.c.posted_at < at) | ((e.c.posted_at == at) & (e.c.id < last)))
-    return list(conn.execute(query.order_by(e.c.posted_at.desc(), e.c.id.desc()).limit(limit)))
+    query = newest_first(query, e.c.posted_at, e.c.id, after=after, limit=limit)
+    return list(conn.execute(query))
 
 
 def deposits_of_entries(conn: Connection, entry_ids: list[uuid.UUID]) -> list[Any]:

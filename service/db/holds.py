@@ -33,6 +33,7 @@ from sqlalchemy import (
 )
 
 from service.db.dialect import id_in, select_ids, skip_locked, upsert, uuid_text
+from service.db.pagination import newest_first
 from service.db.tables import (
     account_hold_policies,
     calendar_overrides,
@@ -425,14 +426,8 @@ def holds_page(
     query = select(holds).where(holds.c.account_id == account_id)
     if status is not None:
         query = query.where(holds.c.status == status)
-    if after is not None:
-        at, last_id = after
-        query = query.where(
-            (holds.c.placed_at < at) | ((holds.c.placed_at == at) & (holds.c.id < last_id))
-        )
-    return list(
-        conn.execute(query.order_by(holds.c.placed_at.desc(), holds.c.id.desc()).limit(limit))
-    )
+    query = newest_first(query, holds.c.placed_at, holds.c.id, after=after, limit=limit)
+    return list(conn.execute(query))
 
 
 # -- calendar overrides and the release times they move -------------------------------

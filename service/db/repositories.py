@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from service.db.pagination import newest_first
 from service.db.tables import accounts, api_keys, audit_log, ledger_accounts
 from service.domain.accounts import AccountRecord, AccountStatus, Tier
 from service.domain.chart import AccountType, Bucket, customer_account_name, ledger_account_id
@@ -141,11 +142,5 @@ def audit_page(
     """Up to ``limit`` of the account's audit rows, newest first, strictly older
     than ``after`` (at, id) when given."""
     query = select(audit_log).where(audit_log.c.account_id == account_id)
-    if after is not None:
-        at, last_id = after
-        query = query.where(
-            (audit_log.c.at < at) | ((audit_log.c.at == at) & (audit_log.c.id < last_id))
-        )
-    return list(
-        conn.execute(query.order_by(audit_log.c.at.desc(), audit_log.c.id.desc()).limit(limit))
-    )
+    query = newest_first(query, audit_log.c.at, audit_log.c.id, after=after, limit=limit)
+    return list(conn.execute(query))

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from service.db.dialect import id_in
+from service.db.pagination import newest_first
 from service.db.repositories import find_account
 from service.db.tables import balances, hold_lots, holds, withdrawals
 from service.domain.accounts import AccountRecord
@@ -176,13 +177,9 @@ def list_withdrawals(
         query = query.where(withdrawals.c.account_id == account_id)
     if status is not None:
         query = query.where(withdrawals.c.status == status.value)
-    if before is not None:
-        at, last_id = before
-        query = query.where(
-            (withdrawals.c.created_at < at)
-            | ((withdrawals.c.created_at == at) & (withdrawals.c.id < last_id))
-        )
-    query = query.order_by(withdrawals.c.created_at.desc(), withdrawals.c.id.desc()).limit(limit)
+    query = newest_first(
+        query, withdrawals.c.created_at, withdrawals.c.id, after=before, limit=limit
+    )
     return [_row(row) for row in conn.execute(query)]
 
 

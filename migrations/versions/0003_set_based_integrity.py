@@ -31,16 +31,17 @@ Create Date: 2026-11-21 10:05:00
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# -- SQL of this revision, frozen; and 0001's, to go back to --------------------
+# -- SQL of this revision, frozen --------------------------------------------------
 
 #: Foreign keys of the two tables the hot paths write most, each checked row by
 #: row by PostgreSQL (a trigger call and a ``KEY SHARE`` lock per row and key):
@@ -132,74 +133,31 @@ CREATE TRIGGER postings_apply AFTER INSERT ON postings BEGIN
                       WHERE hold_id = NEW.hold_id AND asset = NEW.asset), 'integer') <> 'integer';
 END"""
 
-#: ``postings_apply`` as revision 0001 installed it (for the downgrade).
-_PG_APPLY_POSTINGS_0001 = r"""
-CREATE OR REPLACE FUNCTION ledger_apply_postings() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    bad record;
-BEGIN
-    SELECT entry_id, asset, sum(amount) AS total INTO bad
-      FROM new_postings GROUP BY entry_id, asset HAVING sum(amount) <> 0 LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'unbalanced journal entry %: % postings sum to %',
-            bad.entry_id, bad.asset, bad.total USING ERRCODE = 'check_violation';
-    END IF;
-    INSERT INTO balances AS b (ledger_account_id, asset, account_id, balance)
-        SELECT ledger_account_id, asset, account_id, sum(amount) FROM new_postings
-         GROUP BY ledger_account_id, asset, account_id ORDER BY ledger_account_id, asset
-    ON CONFLICT (ledger_account_id, asset) DO UPDATE SET balance = b.balance + EXCLUDED.balance;
-    INSERT INTO hold_lots AS l (hold_id, asset, account_id, amount, status)
-        SELECT hold_id, asset, account_id, -sum(amount), 'active' FROM new_postings
-         WHERE hold_id IS NOT NULL
-         GROUP BY hold_id, asset, account_id ORDER BY hold_id, asset
-    ON CONFLICT (hold_id, asset) DO UPDATE SET amount = l.amount + EXCLUDED.amount;
-    RETURN NULL;
-END $$;
-"""
+#: SQLite's triggers on ``postings`` (a batch rebuild of the table drops them).
+_SQLITE_POSTINGS_TRIGGERS = ("postings_apply", "postings_no_update", "postings_no_delete")
 
-_SQLITE_POSTINGS_TRIGGERS_0001 = {
-    "postings_apply": """
-CREATE TRIGGER postings_apply AFTER INSERT ON postings BEGIN
-    INSERT INTO balances (ledger_account_id, asset, account_id, balance)
-        VALUES (NEW.ledger_account_id, NEW.asset, NEW.account_id, NEW.amount)
-        ON CONFLICT (ledger_account_id, asset) DO UPDATE SET balance = balance + excluded.balance;
-    INSERT INTO hold_lots (hold_id, asset, account_id, amount, status)
-        SELECT NEW.hold_id, NEW.asset, NEW.account_id, -NEW.amount, 'active'
-         WHERE NEW.hold_id IS NOT NULL
-        ON CONFLICT (hold_id, asset) DO UPDATE SET amount = amount + excluded.amount;
-    -- SQLite turns an integer sum that overflows 64 bits into an inexact REAL:
-    -- refuse instead, as PostgreSQL does ("bigint out of range").
-    SELECT RAISE(ABORT, 'integer overflow: balance out of range')
-     WHERE (SELECT typeof(balance) FROM balances
-             WHERE ledger_account_id = NEW.ledger_account_id AND asset = NEW.asset) <> 'integer'
-        OR coalesce((SELECT typeof(amount) FROM hold_lots
-                      WHERE hold_id = NEW.hold_id AND asset = NEW.asset), 'integer') <> 'integer';
-END""",
-    "postings_no_update": (
-        "CREATE TRIGGER postings_no_update BEFORE UPDATE ON postings BEGIN "
-        "SELECT RAISE(ABORT, 'the journal is append-only: UPDATE on postings refused'); END"
-    ),
-    "postings_no_delete": (
-        "CREATE TRIGGER postings_no_delete BEFORE DELETE ON postings BEGIN "
-        "SELECT RAISE(ABORT, 'the journal is append-only: DELETE on postings refused'); END"
-    ),
-}
+
+def _of_0001(name: str) -> Any:
+    """A constant of revision 0001, exactly as 0001 installs it (to downgrade to it)."""
+    return getattr(context.script.get_revision("0001").module, name)
 
 
 def _drop_sqlite_postings_triggers() -> None:
     """SQLite drops a table's triggers with it, and batch mode rebuilds the table."""
     if op.get_bind().dialect.name != "sqlite":
         return
-    for name in _SQLITE_POSTINGS_TRIGGERS_0001:
+    for name in _SQLITE_POSTINGS_TRIGGERS:
         op.execute(f"DROP TRIGGER IF EXISTS {name}")
 
 
 def _install_postings_apply(*, set_based: bool) -> None:
     """``postings_apply`` of this revision (``set_based``) or of 0001 (to downgrade)."""
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(_PG_APPLY_POSTINGS if set_based else _PG_APPLY_POSTINGS_0001)
+        op.execute(_PG_APPLY_POSTINGS if set_based else _of_0001("_PG_APPLY_POSTINGS"))
         return
-    for name, sql in _SQLITE_POSTINGS_TRIGGERS_0001.items():
+    triggers_0001 = _of_0001("_SQLITE_TRIGGERS")
+    for name in _SQLITE_POSTINGS_TRIGGERS:
+        sql = triggers_0001[name]
         op.execute(_SQLITE_POSTINGS_APPLY if set_based and name == "postings_apply" else sql)
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-from alembic import op
+from alembic import context, op
 
 revision: str = "0005"
 down_revision: str | None = "0004"
@@ -40,7 +40,7 @@ depends_on: str | Sequence[str] | None = None
 
 _KEY = ["ledger_account_id", "asset"]
 
-# -- SQL of this revision, frozen; and 0003's, to go back to --------------------
+# -- SQL of this revision, frozen --------------------------------------------------
 
 _PG_APPLY_POSTINGS = r"""
 CREATE OR REPLACE FUNCTION ledger_apply_postings() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -142,79 +142,12 @@ CREATE TRIGGER postings_apply AFTER INSERT ON postings BEGIN
                       WHERE hold_id = NEW.hold_id AND asset = NEW.asset), 'integer') <> 'integer';
 END"""
 
-#: ``postings_apply`` as revision 0003 installed it (for the downgrade).
-_PG_APPLY_POSTINGS_0003 = r"""
-CREATE OR REPLACE FUNCTION ledger_apply_postings() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    bad record;
-    tagged bigint;
-    applied bigint;
-BEGIN
-    SELECT entry_id, asset, sum(amount) AS total INTO bad
-      FROM new_postings GROUP BY entry_id, asset HAVING sum(amount) <> 0 LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'unbalanced journal entry %: % postings sum to %',
-            bad.entry_id, bad.asset, bad.total USING ERRCODE = 'check_violation';
-    END IF;
-    -- Scalar subqueries, not joins: one index probe per entry or hold of the
-    -- statement, never a plan that scans the whole journal or all holds.
-    SELECT p.entry_id INTO bad FROM (SELECT DISTINCT entry_id FROM new_postings) p
-     WHERE (SELECT true FROM journal_entries e WHERE e.id = p.entry_id) IS NULL LIMIT 1;
-    IF FOUND THEN
-        RAISE EXCEPTION 'posting to journal entry % which does not exist', bad.entry_id
-            USING ERRCODE = 'foreign_key_violation';
-    END IF;
-    -- The foreign keys of balances check the ledger account and asset of every
-    -- pair seen for the first time; a pair already in balances was checked then.
-    INSERT INTO balances AS b (ledger_account_id, asset, account_id, balance)
-        SELECT ledger_account_id, asset, account_id, sum(amount) FROM new_postings
-         GROUP BY ledger_account_id, asset, account_id ORDER BY ledger_account_id, asset
-    ON CONFLICT (ledger_account_id, asset) DO UPDATE SET balance = b.balance + EXCLUDED.balance;
-    SELECT count(*) INTO tagged
-      FROM (SELECT DISTINCT hold_id, asset FROM new_postings WHERE hold_id IS NOT NULL) t;
-    IF tagged > 0 THEN
-        -- A lot is created with its hold's status and follows it into 'released'.
-        INSERT INTO hold_lots AS l (hold_id, asset, account_id, amount, status)
-            SELECT t.hold_id, t.asset, t.account_id, t.amount, t.status FROM (
-                SELECT p.hold_id, p.asset, p.account_id, -sum(p.amount) AS amount,
-                       (SELECT h.status FROM holds h WHERE h.id = p.hold_id) AS status
-                  FROM new_postings p WHERE p.hold_id IS NOT NULL
-                 GROUP BY p.hold_id, p.asset, p.account_id) t
-             WHERE t.status IS NOT NULL ORDER BY t.hold_id, t.asset
-        ON CONFLICT (hold_id, asset) DO UPDATE SET amount = l.amount + EXCLUDED.amount,
-            status = CASE WHEN EXCLUDED.status = 'released' THEN 'released' ELSE l.status END;
-        GET DIAGNOSTICS applied = ROW_COUNT;
-        IF applied <> tagged THEN
-            RAISE EXCEPTION 'posting tagged with a hold that does not exist'
-                USING ERRCODE = 'foreign_key_violation';
-        END IF;
-    END IF;
-    RETURN NULL;
-END $$;
-"""
 
-_SQLITE_POSTINGS_APPLY_0003 = r"""
-CREATE TRIGGER postings_apply AFTER INSERT ON postings BEGIN
-    SELECT RAISE(ABORT, 'posting to a journal entry which does not exist')
-     WHERE NOT EXISTS (SELECT 1 FROM journal_entries WHERE id = NEW.entry_id);
-    SELECT RAISE(ABORT, 'posting tagged with a hold that does not exist')
-     WHERE NEW.hold_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM holds WHERE id = NEW.hold_id);
-    INSERT INTO balances (ledger_account_id, asset, account_id, balance)
-        VALUES (NEW.ledger_account_id, NEW.asset, NEW.account_id, NEW.amount)
-        ON CONFLICT (ledger_account_id, asset) DO UPDATE SET balance = balance + excluded.balance;
-    INSERT INTO hold_lots (hold_id, asset, account_id, amount, status)
-        SELECT NEW.hold_id, NEW.asset, NEW.account_id, -NEW.amount, h.status
-          FROM holds h WHERE h.id = NEW.hold_id
-        ON CONFLICT (hold_id, asset) DO UPDATE SET amount = amount + excluded.amount,
-            status = CASE WHEN excluded.status = 'released' THEN 'released' ELSE status END;
-    -- SQLite turns an integer sum that overflows 64 bits into an inexact REAL:
-    -- refuse instead, as PostgreSQL does ("bigint out of range").
-    SELECT RAISE(ABORT, 'integer overflow: balance out of range')
-     WHERE (SELECT typeof(balance) FROM balances
-             WHERE ledger_account_id = NEW.ledger_account_id AND asset = NEW.asset) <> 'integer'
-        OR coalesce((SELECT typeof(amount) FROM hold_lots
-                      WHERE hold_id = NEW.hold_id AND asset = NEW.asset), 'integer') <> 'integer';
-END"""
+def _of_0003(name: str) -> str:
+    """A constant of revision 0003, exactly as 0003 installs it (to downgrade to it)."""
+    value = getattr(context.script.get_revision("0003").module, name)
+    assert isinstance(value, str)
+    return value
 
 
 def _install_postings_apply(*, striped: bool) -> None:
@@ -224,11 +157,11 @@ def _install_postings_apply(*, striped: bool) -> None:
             op.execute(_PG_APPLY_POSTINGS)
             op.execute(_PG_LOCK_BALANCES)
         else:
-            op.execute(_PG_APPLY_POSTINGS_0003)
+            op.execute(_of_0003("_PG_APPLY_POSTINGS"))
             op.execute("DROP FUNCTION ledger_lock_balances(uuid[], text[], uuid[])")
         return
     op.execute("DROP TRIGGER IF EXISTS postings_apply")
-    op.execute(_SQLITE_POSTINGS_APPLY if striped else _SQLITE_POSTINGS_APPLY_0003)
+    op.execute(_SQLITE_POSTINGS_APPLY if striped else _of_0003("_SQLITE_POSTINGS_APPLY"))
 
 
 def _drop_sqlite_postings_apply() -> None:

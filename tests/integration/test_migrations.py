@@ -1,5 +1,6 @@
-"""Migrations: each revision installs its own frozen SQL, and every step
-downgrades back to exactly the schema it started from (both databases)."""
+"""Migrations: each revision installs its own frozen SQL (a downgrade reads the
+earlier revision's constants through Alembic, never a shared module), and every
+step downgrades back to exactly the schema it started from (both databases)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ VERSIONS = schema_version.MIGRATIONS / "versions"
 
 #: What a revision file may import: nothing of this project, so editing one
 #: revision (or a shared module) can never change what another one installs.
-_ALLOWED_IMPORTS = {"__future__", "collections.abc", "uuid", "sqlalchemy", "alembic"}
+_ALLOWED_IMPORTS = {"__future__", "collections.abc", "typing", "uuid", "sqlalchemy", "alembic"}
 
 
 def test_revisions_import_nothing_of_the_project() -> None:

@@ -266,6 +266,7 @@ def release_batch(
        Emptying a lot of a released hold marks the lot released too (the
        postings trigger does it, so the lots are written once); a lot already
        empty, spent by trades, is marked by a last update that finds few rows.
+       (``released``, as :func:`service.domain.holds.lot_status` has it.)
 
     Besides :func:`service.db.ledger.post`, this is the one writer of journal
     entries (set-based, see the module docstring of :mod:`service.db.ledger`).

@@ -245,7 +245,10 @@ def settle_emptied_lots(
     """After a final withdrawal emptied these holds' lots in ``asset``: mark the
     lots ``released`` (support let them out of Temporary Holds), and a hold
     with nothing left anywhere ``released`` if it was active (``released_at``
-    now) or ``reversed`` if it was frozen (its deposit was charged back)."""
+    now) or ``reversed`` if it was frozen (its deposit was charged back).
+
+    Set-based, these are the statuses :func:`service.domain.holds.lot_status`
+    gives (the holds export replays them from the journal with it)."""
     if not hold_ids:
         return
     conn.execute(

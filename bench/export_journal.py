@@ -47,9 +47,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import Connection, func, select, text
 
 from service.db.database import Database
-from service.db.repositories import AccountRecord, insert_account
+from service.db.repositories import insert_account
 from service.db.tables import journal_entries
-from service.domain.accounts import AccountStatus, Tier
+from service.domain.accounts import AccountRecord, AccountStatus, Tier
 from service.domain.chart import Bucket, Platform, customer_ledger_id, ledger_account_id
 from service.domain.ids import new_id
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from service.db.pagination import newest_first
 from service.db.tables import accounts, api_keys, audit_log, ledger_accounts
@@ -49,8 +50,19 @@ def find_account_by_external_id(conn: Connection, external_id: str) -> AccountRe
     return None if row is None else _account(row)
 
 
-def insert_account(conn: Connection, record: AccountRecord) -> None:
-    """The account row and its three ledger sub-accounts."""
+def insert_account(conn: Connection, record: AccountRecord) -> bool:
+    """The account row and its three ledger sub-accounts; False (nothing written)
+    if another account took the ``external_id`` first (its unique key: a
+    concurrent request can win the race past the caller's own check)."""
+    try:
+        with conn.begin_nested():
+            _insert_account(conn, record)
+    except IntegrityError:
+        return False
+    return True
+
+
+def _insert_account(conn: Connection, record: AccountRecord) -> None:
     conn.execute(
         insert(accounts).values(
             id=record.id,

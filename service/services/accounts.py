@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 
 from service.db import repositories
 from service.domain.accounts import (
@@ -52,13 +51,10 @@ def open_account(
         status=AccountStatus.ACTIVE,
         created_at=now,
     )
-    try:
-        with tx.begin_nested():
-            repositories.insert_account(tx, record)
-    except IntegrityError as exc:  # a concurrent request won the race for the external_id
+    if not repositories.insert_account(tx, record):  # a concurrent request won the race
         raise Conflict(
             f"an account with external_id {cmd.external_id!r} exists", code="account_exists"
-        ) from exc
+        )
     return record
 
 

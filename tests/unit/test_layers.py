@@ -10,9 +10,8 @@ import pytest
 
 SERVICE = Path(__file__).resolve().parents[2] / "service"
 
-#: What a use case may take from SQLAlchemy: the caller's connection (its type)
-#: and the errors it translates.
-_SERVICES_MAY_IMPORT = {("sqlalchemy", "Connection"), ("sqlalchemy.exc", "IntegrityError")}
+#: What a use case may take from SQLAlchemy: the caller's connection (its type).
+_SERVICES_MAY_IMPORT = {("sqlalchemy", "Connection")}
 
 #: The REST layer holds the Database (it opens the unit of work), nothing else of it.
 _API_MAY_IMPORT = {("service.db.database", "Database")}

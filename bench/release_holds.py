@@ -58,6 +58,26 @@ def seed(url: str, holds: int) -> None:
     print(f"seeded {holds:,} holds in {time.perf_counter() - started:.1f}s", flush=True)
 
 
+#: The tables the release reads and writes; "fresh" runs keep them without
+#: statistics, as right after a restore or a bulk load.
+RELEASE_TABLES = ("holds", "hold_lots", "journal_entries", "postings", "balances")
+
+
+def without_statistics(url: str) -> None:
+    """Turn autovacuum (and so auto-analyze) off for the release's tables and drop
+    any statistics they have: the planner then guesses, as on a fresh table.
+
+    A release that is fast only once ANALYZE has run can be catastrophic before
+    it (issue 12: 58 s for a 14 ms statement); this run keeps that visible.
+    """
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        for table in RELEASE_TABLES:
+            conn.execute(text(f"ALTER TABLE {table} SET (autovacuum_enabled = false)"))
+            conn.execute(text(f"DELETE FROM pg_statistic WHERE starelid = '{table}'::regclass"))
+    engine.dispose()
+
+
 def checkpoint(url: str) -> None:
     """Flush the seed's dirty pages before the clock, as the ceiling does.
 
@@ -81,10 +101,16 @@ def main() -> None:
     # First, while nothing else runs: the same holds released by plain set-based SQL.
     ceiling = release_ceiling(args.holds, args.batch_size)
     record("ceiling_sql_release", ceiling)
-    for kind in ("postgresql", "sqlite") if args.sqlite else ("postgresql",):
+    runs = [("postgresql", True), ("postgresql", False)]
+    if args.sqlite:
+        runs.append(("sqlite", True))
+    for kind, statistics in runs:
         with database(kind, "release") as url:
+            if not statistics:
+                without_statistics(url)
             seed(url, args.holds)
-            analyze(url)
+            if statistics:
+                analyze(url)
             checkpoint(url)
             started = time.perf_counter()
             out = subprocess.run(
@@ -98,12 +124,13 @@ def main() -> None:
             summary = json.loads(out)
             assert summary["released"] == args.holds, summary
             record(
-                f"release_holds_{kind}",
+                f"release_holds_{kind}" + ("" if statistics else "_no_statistics"),
                 {
                     "holds": args.holds,
                     "seconds": elapsed,
                     "holds_per_s": args.holds / elapsed,
                     "peak_rss_mb": peak_rss_mb(children=True),
+                    "statistics": statistics,
                     "batch_size": args.batch_size,
                     "ceiling_seconds": ceiling["seconds"],
                     "ratio_to_ceiling": elapsed / ceiling["seconds"],

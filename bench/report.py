@@ -102,7 +102,11 @@ def verdicts(r: dict[str, Any]) -> list[str]:
             )
         else:
             unknown("batch_deposits [vs SQL ceiling]")
-    for key in ("release_holds_postgresql", "release_holds_sqlite"):
+    for key in (
+        "release_holds_postgresql",
+        "release_holds_postgresql_no_statistics",
+        "release_holds_sqlite",
+    ):
         if key in r:
             f = r[key]
             projected = 1_000_000 / f["holds_per_s"]

@@ -16,9 +16,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from service import progress
 from service.config import Settings
 from service.db.database import Database
-from service.domain.errors import LedgerError
+from service.domain.errors import LedgerError, ValidationFailed
+from service.domain.exports import parse_moment, release_as_of, zone
 from service.domain.roles import Role
-from service.domain.timestamps import parse_aware
 from service.services import holds, keys, schema_version
 from service.services.exports import ExportName
 from service.services.verify import CHECK_COUNT, verify
@@ -121,13 +121,15 @@ def serve(host: str, port: int, workers: int, access_log: bool) -> None:
         run(host=host, port=port, workers=workers, access_log=access_log)
 
 
-def _parse_as_of(value: str | None) -> datetime:
+def _parse_as_of(value: str | None, tz_name: str) -> datetime:
+    """``--as-of`` as the exports take it: a date (the end of that day in the
+    calendar's time zone) or a date-time with an offset."""
     if value is None:
         return datetime.now(UTC)
     try:
-        return parse_aware(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--as-of") from exc
+        return release_as_of(parse_moment(value, "as_of"), zone(tz_name))
+    except ValidationFailed as exc:
+        raise click.BadParameter(exc.detail, param_hint="--as-of") from exc
 
 
 @main.command("release-holds")
@@ -135,7 +137,8 @@ def _parse_as_of(value: str | None) -> datetime:
     "--as-of",
     "as_of",
     default=None,
-    help="Release holds due at this ISO 8601 time (with offset); default now.",
+    help="Release holds due at this ISO 8601 time (with offset) or by the end of this date "
+    "(calendar time zone); default now. A future time is refused unless --dry-run.",
 )
 @click.option(
     "--batch-size",
@@ -152,7 +155,8 @@ def release_holds(
 
     Prints a JSON summary on stdout; a progress bar on stderr (see --progress).
     """
-    when = _parse_as_of(as_of)
+    settings = Settings.from_env()
+    when = _parse_as_of(as_of, settings.time_zone)
     database = _db()
     enabled = progress.wanted(show_progress) and not dry_run
     try:
@@ -166,9 +170,12 @@ def release_holds(
                 as_of=when,
                 now=datetime.now(UTC),
                 dry_run=dry_run,
-                batch_size=batch_size or Settings.from_env().release_batch_size,
+                allow_future=settings.allow_future_as_of,
+                batch_size=batch_size or settings.release_batch_size,
                 on_batch=bar.update,
             )
+    except ValidationFailed as exc:
+        raise click.BadParameter(exc.detail, param_hint="--as-of") from exc
     except SQLAlchemyError as exc:
         raise click.ClickException(f"release failed: {type(exc).__name__}: {exc}") from exc
     click.echo(json.dumps(summary.as_dict()))

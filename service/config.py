@@ -37,6 +37,9 @@ class Settings:
     review_threshold_usd: Decimal = Decimal("10000")
     idempotency_retention_days: int = 30
     release_batch_size: int = 5000
+    #: Test and staging systems that simulate time may release as of a future
+    #: time (``LEDGER_ALLOW_FUTURE_AS_OF=1``); never production.
+    allow_future_as_of: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -67,4 +70,5 @@ class Settings:
                 get("IDEMPOTENCY_RETENTION_DAYS", str(defaults.idempotency_retention_days))
             ),
             release_batch_size=int(get("RELEASE_BATCH_SIZE", str(defaults.release_batch_size))),
+            allow_future_as_of=get("ALLOW_FUTURE_AS_OF", "0") == "1",
         )

@@ -57,7 +57,11 @@ class ReleaseJob(MethodView):
         rt = runtime()
         now = rt.now()
         summary = release_due_holds(
-            rt.db, as_of=body["as_of"] or now, now=now, batch_size=rt.settings.release_batch_size
+            rt.db,
+            as_of=body["as_of"] or now,
+            now=now,
+            batch_size=rt.settings.release_batch_size,
+            allow_future=rt.settings.allow_future_as_of,
         )
         return json_response(summary.as_dict())
 

@@ -136,6 +136,12 @@ def end_of(moment: Moment, tz: ZoneInfo) -> datetime:
     return moment.instant + _ONE_MICROSECOND
 
 
+def release_as_of(moment: Moment, tz: ZoneInfo) -> datetime:
+    """The instant a release ``--as-of`` names: a date means every hold due by
+    the end of that day (as an export's ``as_of`` date includes the whole day)."""
+    return end_of(moment, tz) - _ONE_MICROSECOND
+
+
 @dataclass(frozen=True, slots=True)
 class Period:
     """The half-open UTC interval ``[start, end)`` an export covers."""

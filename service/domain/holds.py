@@ -22,11 +22,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from enum import StrEnum
 
 from service.domain.chart import Platform
+from service.domain.errors import ValidationFailed
 
 
 class Method(StrEnum):
@@ -161,3 +162,28 @@ def lot_status(
     if amount == 0 and withdrawn_at is not None:
         return HoldStatus.RELEASED
     return HoldStatus.ACTIVE
+
+
+#: How far ahead of the server's clock a release ``as_of`` may be: clock skew
+#: between the host that schedules a job and the one that runs it.
+AS_OF_SKEW = timedelta(minutes=1)
+
+
+def check_release_as_of(
+    as_of: datetime, now: datetime, *, forecast: bool, allow_future: bool
+) -> None:
+    """Refuse a release "as of" a time that has not come yet.
+
+    The hold is the fraud control: releasing as of next week frees money days
+    before its ``release_at``. So ``as_of`` may be at most :data:`AS_OF_SKEW`
+    ahead of now, except for a forecast (``--dry-run``, which changes nothing)
+    or on a test or staging system that simulates time
+    (``LEDGER_ALLOW_FUTURE_AS_OF=1``; never production).
+    """
+    if as_of > now + AS_OF_SKEW and not forecast and not allow_future:
+        raise ValidationFailed.field(
+            "as_of",
+            f"{as_of.isoformat()} is in the future: releasing as of a later time would "
+            "free holds before their release time (use --dry-run for a forecast)",
+            code="as_of_in_future",
+        )

@@ -27,7 +27,7 @@ from sqlalchemy import Connection
 from service import metrics
 from service.db import holds as repo
 from service.db.database import Database
-from service.domain.holds import HoldStatus
+from service.domain.holds import HoldStatus, check_release_as_of
 from service.domain.money import Amount, format_minor
 from service.domain.timestamps import format_utc
 from service.services import pagination, reference
@@ -64,12 +64,16 @@ def release_due_holds(
     now: datetime,
     batch_size: int = 1000,
     dry_run: bool = False,
+    allow_future: bool = False,
     on_batch: Callable[[int], None] | None = None,
 ) -> ReleaseSummary:
     """Release every hold due at ``as_of``, batch by batch; safe to run concurrently.
 
     Takes the database: each batch is its own transaction (see the module
-    docstring), so it cannot run inside a caller's."""
+    docstring), so it cannot run inside a caller's. ``as_of`` later than now is
+    refused unless ``dry_run`` or ``allow_future``
+    (:func:`~service.domain.holds.check_release_as_of`)."""
+    check_release_as_of(as_of, now, forecast=dry_run, allow_future=allow_future)
     started = time.perf_counter()
     summary = ReleaseSummary(as_of=as_of, dry_run=dry_run)
     minor_totals: dict[str, int] = {}

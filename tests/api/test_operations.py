@@ -19,6 +19,7 @@ def test_release_job_endpoint(api: Api, clock: Clock, db: Database) -> None:
     deposit(api, account, "100.00", settled_at="2026-11-20T20:00:00Z")
     forbidden = api.post("/v1/jobs/release-holds", {}, Role.TRADING)
     assert forbidden.status_code == 403
+    clock.now = datetime(2026, 11, 25, 20, 0, tzinfo=UTC)
     early = api.post("/v1/jobs/release-holds", {"as_of": "2026-11-25T19:59:59Z"}, Role.OPERATIONS)
     assert early.status_code == 200
     assert early.get_json()["released"] == 0
@@ -33,6 +34,42 @@ def test_release_job_endpoint(api: Api, clock: Clock, db: Database) -> None:
     bad = api.post("/v1/jobs/release-holds", {"as_of": "2026-11-25T20:00:00"}, Role.OPERATIONS)
     assert bad.status_code == 422
     assert_books_sound(db)
+
+
+def test_release_job_refuses_a_future_as_of(api: Api, clock: Clock, db: Database) -> None:
+    """Issue 12, item 2: releasing as of next week freed holds days early."""
+    account = api.open_account()
+    deposit(api, account, "100.00", settled_at="2026-11-20T20:00:00Z")
+    clock.now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)  # the hold is due 11-25 20:00
+    future = api.post("/v1/jobs/release-holds", {"as_of": "2027-01-01T00:00:00Z"}, Role.OPERATIONS)
+    assert future.status_code == 422
+    assert future.get_json()["code"] == "as_of_in_future"
+    assert balance(api, account)["temporary_holds"] == "100.00"
+    skew = api.post("/v1/jobs/release-holds", {"as_of": "2026-11-24T12:00:59Z"}, Role.OPERATIONS)
+    assert skew.status_code == 200  # within a minute of clock skew
+    assert skew.get_json()["released"] == 0
+    assert_books_sound(db)
+
+
+def test_release_job_future_as_of_where_the_deployment_simulates_time(
+    db: Database, clock: Clock
+) -> None:
+    from dataclasses import replace
+
+    from service.api import create_app
+    from service.config import Settings
+    from service.services import keys
+
+    settings = replace(Settings(database_url=db.url), allow_future_as_of=True)
+    app = create_app(settings, db)
+    app.extensions["ledger"].clock = clock
+    key = keys.create_key(db, Role.ADMIN, "staging", datetime.now(UTC))
+    api = Api(app.test_client(), dict.fromkeys(Role, key))
+    account = api.open_account()
+    deposit(api, account, "100.00", settled_at="2026-11-20T20:00:00Z")
+    future = api.post("/v1/jobs/release-holds", {"as_of": "2026-11-25T20:00:00Z"}, Role.ADMIN)
+    assert future.status_code == 200, future.get_json()
+    assert future.get_json()["released"] == 1
 
 
 def test_holiday_added_in_window_pushes_release_and_removal_pulls_back(

@@ -84,6 +84,7 @@ def test_release_frees_every_lot_including_one_a_trade_emptied(
     account = api.open_account()
     dep = deposit(api, account, "40.00").get_json()
     assert trade(api, account, ("40.00", "USD"), ("400.00", "EUR")).status_code == 201
+    clock.now = datetime.fromisoformat(dep["hold"]["release_at"])
     job = api.post("/v1/jobs/release-holds", {"as_of": dep["hold"]["release_at"]}, Role.OPERATIONS)
     assert job.get_json()["released"] == 1
     (hold,) = api.get(f"/v1/accounts/{account}/holds").get_json()["items"]

@@ -252,7 +252,8 @@ def _assert_as_of_refused(db: Database, *values: str) -> None:
 
 
 def test_release_holds_as_of_without_offset_fails_cleanly(db: Database) -> None:
-    _assert_as_of_refused(db, "2026-11-25T20:00:00", "next tuesday", "2026-11-25")
+    # a plain date is accepted (issue 12: as the exports take it), a nonsense one is not
+    _assert_as_of_refused(db, "2026-11-25T20:00:00", "next tuesday", "2026-13-25")
 
 
 def test_release_holds_as_of_out_of_range_in_utc_fails_cleanly(db: Database) -> None:

@@ -233,3 +233,40 @@ def test_release_passes_claimed_ids_as_a_typed_array_on_tables_without_statistic
         with db.engine.begin() as conn:
             for table in ("holds", "hold_lots", "journal_entries", "postings"):
                 conn.execute(text(f"ALTER TABLE {table} RESET (autovacuum_enabled)"))
+
+
+def test_cli_refuses_a_future_as_of_but_forecasts_it_and_takes_dates(db: Database) -> None:
+    """Issue 12, item 2: ``--as-of <next week>`` released holds days early."""
+    now = datetime.now(UTC)
+    make_held_deposits(db, 2, accounts_count=1, settled=now - timedelta(hours=1))
+    env = {**os.environ, "LEDGER_DATABASE_URL": db.url}
+    env.pop("LEDGER_ALLOW_FUTURE_AS_OF", None)
+
+    def ledger(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(LEDGER), *args], env={**env, **extra}, capture_output=True, text=True, timeout=120
+        )
+
+    next_week = (now + timedelta(days=7)).isoformat()
+    refused = ledger("release-holds", "--as-of", next_week)
+    assert refused.returncode == 2, refused.stderr
+    assert "future" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert hold_statuses(db) == {"active": 2}
+    next_week_date = (now + timedelta(days=7)).date().isoformat()
+    assert ledger("release-holds", "--as-of", next_week_date).returncode == 2
+    assert hold_statuses(db) == {"active": 2}
+    forecast = ledger("release-holds", "--as-of", next_week_date, "--dry-run")
+    assert forecast.returncode == 0, forecast.stderr
+    assert (json.loads(forecast.stdout)["released"], json.loads(forecast.stdout)["dry_run"]) == (
+        2,
+        True,
+    )
+    assert hold_statuses(db) == {"active": 2}
+    yesterday = ledger("release-holds", "--as-of", (now - timedelta(days=1)).date().isoformat())
+    assert yesterday.returncode == 0, yesterday.stderr
+    assert json.loads(yesterday.stdout)["released"] == 0
+    staging = ledger("release-holds", "--as-of", next_week, LEDGER_ALLOW_FUTURE_AS_OF="1")
+    assert staging.returncode == 0, staging.stderr
+    assert json.loads(staging.stdout)["released"] == 2
+    assert hold_statuses(db) == {"released": 2}

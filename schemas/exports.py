@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields
+from marshmallow import RAISE, Schema, ValidationError, fields
 
 from service.domain.errors import ValidationFailed
 from service.domain.exports import parse_moment
@@ -43,14 +43,23 @@ class MomentText(fields.String):
         return text
 
 
-class PeriodArgs(Schema):
+class _ExportArgs(Schema):
+    """A parameter an export does not take (``to`` on an as-of export, ``as_of``
+    on a period export, a misspelling) is refused with 422, never ignored: an
+    accountant must not get another period's figures silently."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class PeriodArgs(_ExportArgs):
     """``from`` and ``to``, both inclusive; default: the beginning of the books to now."""
 
     from_ = MomentText(data_key="from", load_default=None, allow_none=True)
     to = MomentText(load_default=None, allow_none=True)
 
 
-class AsOfArgs(Schema):
+class AsOfArgs(_ExportArgs):
     """``as_of``, inclusive; default now."""
 
     as_of = MomentText(load_default=None, allow_none=True)

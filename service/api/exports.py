@@ -18,6 +18,7 @@ from typing import Any, TypeVar, cast
 from flask import Response
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import RAISE
 
 from schemas.exports import AsOfArgs, PeriodArgs
 from service.api.auth import requires
@@ -32,8 +33,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _query(schema: type[Any]) -> Callable[[F], F]:
-    """``blp.arguments`` for query strings, typed (flask-smorest has no stubs)."""
-    return cast(Callable[[F], F], blp.arguments(schema, location="query"))
+    """``blp.arguments`` for query strings, typed (flask-smorest has no stubs).
+
+    Unknown parameters are refused (webargs ignores them in query strings by
+    default): an export given ``to`` when it takes ``as_of`` must not silently
+    return another period's figures."""
+    return cast(Callable[[F], F], blp.arguments(schema, location="query", unknown=RAISE))
 
 
 def _file(content_type: str, filename: str) -> Callable[[F], F]:

@@ -714,6 +714,27 @@ def test_bad_dates_are_422_problems(api: Api, path: str, detail_field: str) -> N
     assert detail_field in body["errors"]
 
 
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/v1/exports/trial-balance.csv?to=2026-11-02", "to"),
+        ("/v1/exports/trial-balance.csv?from=2026-11-02", "from"),
+        ("/v1/exports/holds.csv?to=2026-11-02", "to"),
+        ("/v1/exports/holds.csv?bogus=1", "bogus"),
+        ("/v1/exports/journal.csv?as_of=2026-11-02", "as_of"),
+        ("/v1/exports/journal.ledger?as_of=2026-11-02", "as_of"),
+        ("/v1/exports/hold-rollforward.csv?as_of=2026-11-02", "as_of"),
+        ("/v1/exports/journal.csv?form=2026-11-02", "form"),
+    ],
+)
+def test_a_parameter_an_export_does_not_take_is_422(api: Api, path: str, field: str) -> None:
+    """Issue 12, item 3: ``trial-balance.csv?to=`` silently gave today's figures."""
+    response = api.get(path, Role.ACCOUNTANT)
+    assert response.status_code == 422, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    assert field in response.get_json()["errors"]
+
+
 EXPORT_PATHS = [
     "/v1/exports/journal.csv",
     "/v1/exports/trial-balance.csv",

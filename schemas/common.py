@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import INCLUDE, Schema, fields, validate
 
+from schemas.fields import Text
 from service.services.pagination import CURSOR_PATTERN
 
 
@@ -20,15 +21,15 @@ class ProblemSchema(Schema):
     class Meta:
         unknown = INCLUDE
 
-    type = fields.String(
+    type = Text(
         required=True, metadata={"description": "/problems/<code>", "example": "/problems/x"}
     )
-    title = fields.String(required=True)
+    title = Text(required=True)
     status = fields.Integer(required=True, metadata={"minimum": 400, "maximum": 599})
-    detail = fields.String(required=True)
-    code = fields.String(required=True, metadata={"pattern": "^[a-z][a-z0-9_]*$"})
+    detail = Text(required=True)
+    code = Text(required=True, metadata={"pattern": "^[a-z][a-z0-9_]*$"})
     errors = fields.Dict(
-        keys=fields.String(),
+        keys=Text(),
         values=fields.Raw(),
         metadata={"description": "field (or batch item index) → messages"},
     )
@@ -37,7 +38,7 @@ class ProblemSchema(Schema):
 def cursor_field() -> fields.String:
     """``?cursor=``: the ``next_cursor`` of the previous page (400
     ``invalid_cursor`` for anything this service did not issue)."""
-    return fields.String(
+    return Text(
         load_default=None,
         metadata={"pattern": CURSOR_PATTERN, "description": "`next_cursor` of the previous page"},
     )
@@ -53,7 +54,7 @@ class PageArgs(Schema):
 
 
 class PageSchema(Schema):
-    next_cursor = fields.String(
+    next_cursor = Text(
         allow_none=True,
         metadata={"pattern": CURSOR_PATTERN, "description": "null on the last page"},
     )

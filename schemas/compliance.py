@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields
 
 from schemas.common import PageSchema
-from schemas.fields import UTCDateTime, nonzero_digits
+from schemas.fields import Text, UTCDateTime, nonzero_digits
 from service.domain.errors import ValidationFailed
 from service.domain.withdrawals import parse_rate
 
@@ -22,16 +22,16 @@ RATE_PATTERN = f"^(({nonzero_digits(12)})(\\.[0-9]{{1,18}})?|0{{1,12}}\\.({nonze
 
 
 class RatePutSchema(Schema):
-    usd = fields.String(
+    usd = Text(
         required=True, validate=_rate, metadata={"example": "67000.00", "pattern": RATE_PATTERN}
     )
 
 
 class RateSchema(Schema):
-    asset = fields.String()
-    usd = fields.String()
+    asset = Text()
+    usd = Text()
     updated_at = UTCDateTime(allow_none=True)
-    updated_by = fields.String(allow_none=True)
+    updated_by = Text(allow_none=True)
 
 
 class RateListSchema(PageSchema):
@@ -41,10 +41,10 @@ class RateListSchema(PageSchema):
 class AuditSchema(Schema):
     id = fields.UUID()
     at = UTCDateTime()
-    actor = fields.String()
-    action = fields.String()
-    reason = fields.String()
-    details = fields.Dict(keys=fields.String(), values=fields.Raw())
+    actor = Text()
+    action = Text()
+    reason = Text()
+    details = fields.Dict(keys=Text(), values=fields.Raw())
 
 
 class AuditPageSchema(PageSchema):

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields
+from marshmallow import RAISE, Schema, ValidationError
 
+from schemas.fields import Text
 from service.domain.errors import ValidationFailed
 from service.domain.exports import parse_moment
 
 
-class MomentText(fields.String):
+class MomentText(Text):
     """An ISO date (a whole day in the calendar's time zone) or an ISO date-time
     with an offset; loads to the stripped text (empty when absent)."""
 

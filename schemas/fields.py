@@ -49,6 +49,32 @@ _DATE = re.compile(DATE_PATTERN)
 _DATETIME = re.compile(DATETIME_PATTERN)
 
 
+def has_control_characters(text: str) -> bool:
+    """C0 and C1 control characters and DEL, tab excepted (the contract's Text rule).
+
+    NUL cannot be stored by PostgreSQL at all (a 500 there, stored on SQLite),
+    and the others are never meant in a reference, a name or a reason: they
+    hide text in logs, exports and the console.
+    """
+    return any((ord(c) < 32 and c != "\t") or 127 <= ord(c) < 160 for c in text)
+
+
+class Text(fields.String):
+    """A string field that refuses control characters (tab excepted) with 422.
+
+    Every text a request carries is loaded through this field (or one derived
+    from it), so the rule lives in one place and holds on every database.
+    """
+
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any
+    ) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if has_control_characters(text):
+            raise ValidationError("must not contain control characters (tab is allowed)")
+        return text
+
+
 class Money(fields.Field[Decimal]):
     """An amount as a JSON string of a plain decimal, e.g. ``"100.00"``.
 
@@ -145,7 +171,7 @@ def parse_iso_date(text: str) -> date:
     return date.fromisoformat(text)
 
 
-class Country(fields.String):
+class Country(Text):
     """ISO 3166-1 alpha-2, upper-cased on load."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -165,7 +191,7 @@ class Country(fields.String):
         return text.upper()
 
 
-class AssetCode(fields.String):
+class AssetCode(Text):
     """An asset code such as ``USD`` or ``BTC``: 1 to 16 ASCII letters or digits."""
 
     def __init__(self, **kwargs: Any) -> None:

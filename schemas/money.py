@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, post_dump, validate
 
 from schemas.common import PageSchema, cursor_field, limit_field
-from schemas.fields import AssetCode, Money, UTCDateTime, plain
+from schemas.fields import AssetCode, Money, Text, UTCDateTime, plain
 from service.domain.holds import HoldStatus, Method
 
 _REF = validate.Length(min=1, max=255)
@@ -18,7 +18,7 @@ class DepositCreateSchema(Schema):
     method = fields.Enum(Method, by_value=True, required=True)
     asset = AssetCode(required=True)
     amount = Money(required=True)
-    external_ref = fields.String(required=True, validate=_REF)
+    external_ref = Text(required=True, validate=_REF)
     settled_at = UTCDateTime(load_default=None)
 
 
@@ -48,8 +48,8 @@ class QuoteRequestSchema(Schema):
 
 
 class QuoteSchema(Schema):
-    method = fields.String()
-    asset = fields.String()
+    method = Text()
+    asset = Text()
     amount = Money(dump_only=True)
     hold_business_days = fields.Integer()
     available_to_trade_at = UTCDateTime()
@@ -57,18 +57,18 @@ class QuoteSchema(Schema):
 
 
 class LotSchema(Schema):
-    asset = fields.String()
+    asset = Text()
     amount = Money(dump_only=True)
-    status = fields.String()
+    status = Text()
 
 
 class HoldSchema(Schema):
     id = fields.UUID()
     deposit_id = fields.UUID()
-    method = fields.String()
-    asset = fields.String()
+    method = Text()
+    asset = Text()
     amount = Money(dump_only=True)
-    status = fields.String()
+    status = Text()
     placed_at = UTCDateTime()
     release_at = UTCDateTime()
     released_at = UTCDateTime(allow_none=True)
@@ -78,12 +78,12 @@ class HoldSchema(Schema):
 class DepositSchema(Schema):
     id = fields.UUID()
     account_id = fields.UUID()
-    method = fields.String()
-    asset = fields.String()
+    method = Text()
+    asset = Text()
     amount = Money(dump_only=True)
-    status = fields.String()
+    status = Text()
     settled_at = UTCDateTime()
-    external_ref = fields.String()
+    external_ref = Text()
     hold = fields.Nested(HoldSchema, allow_none=True)
 
 
@@ -109,7 +109,7 @@ class TradeCreateSchema(Schema):
     buy_amount = Money(required=True)
     fee_asset = AssetCode(load_default=None)
     fee_amount = Money(load_default=None, positive=False)
-    external_ref = fields.String(required=True, validate=_REF)
+    external_ref = Text(required=True, validate=_REF)
 
 
 class HeldPartSchema(Schema):
@@ -120,19 +120,19 @@ class HeldPartSchema(Schema):
 class TradeSchema(Schema):
     id = fields.UUID()
     account_id = fields.UUID()
-    sell_asset = fields.String()
+    sell_asset = Text()
     sell_amount = Money(dump_only=True)
-    buy_asset = fields.String()
+    buy_asset = Text()
     buy_amount = Money(dump_only=True)
-    fee_asset = fields.String()
+    fee_asset = Text()
     fee_amount = Money(dump_only=True)
     held_part = fields.Nested(HeldPartSchema)
-    external_ref = fields.String()
+    external_ref = Text()
     created_at = UTCDateTime()
 
 
 class BalanceSchema(Schema):
-    asset = fields.String()
+    asset = Text()
     total = Money(dump_only=True)
     available_to_trade = Money(dump_only=True)
     available_to_withdraw = Money(dump_only=True)
@@ -150,11 +150,11 @@ class BalancesSchema(Schema):
 class HoldRefSchema(Schema):
     id = fields.UUID()
     release_at = UTCDateTime()
-    status = fields.String(metadata={"enum": [s.value for s in HoldStatus]})
+    status = Text(metadata={"enum": [s.value for s in HoldStatus]})
 
 
 class ReleasedLotSchema(Schema):
-    asset = fields.String()
+    asset = Text()
     amount = Money(dump_only=True)
 
 
@@ -169,28 +169,26 @@ class TransactionSchema(Schema):
     ``asset``/``amount`` are the lot in the deposit's asset, or the first)."""
 
     id = fields.UUID()
-    type = fields.String(
-        metadata={"enum": ["deposit", "trade", "withdrawal", "hold_release", "chargeback"]}
-    )
-    status = fields.String()
+    type = Text(metadata={"enum": ["deposit", "trade", "withdrawal", "hold_release", "chargeback"]})
+    status = Text()
     created_at = UTCDateTime()
-    asset = fields.String()
+    asset = Text()
     amount = Money(dump_only=True, allow_none=True)
     # deposit
-    method = fields.String(dump_only=True, metadata={"enum": [m.value for m in Method]})
-    external_ref = fields.String(dump_only=True)
+    method = Text(dump_only=True, metadata={"enum": [m.value for m in Method]})
+    external_ref = Text(dump_only=True)
     settled_at = UTCDateTime(dump_only=True)
     hold = fields.Nested(HoldRefSchema, dump_only=True, allow_none=True)
     # trade
-    buy_asset = fields.String(dump_only=True)
+    buy_asset = Text(dump_only=True)
     buy_amount = Money(dump_only=True)
     fee_amount = Money(dump_only=True, positive=False)
     held_part = fields.Nested(HeldPartSchema, dump_only=True)
     # withdrawal
-    kind = fields.String(dump_only=True)
-    destination = fields.String(dump_only=True)
-    txid = fields.String(dump_only=True, allow_none=True)
-    reason = fields.String(dump_only=True, allow_none=True)
+    kind = Text(dump_only=True)
+    destination = Text(dump_only=True)
+    txid = Text(dump_only=True, allow_none=True)
+    reason = Text(dump_only=True, allow_none=True)
     updated_at = UTCDateTime(dump_only=True)
     # chargeback, hold release
     deposit_id = fields.UUID(dump_only=True)

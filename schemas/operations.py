@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from schemas.fields import IsoDate, UTCDateTime
+from schemas.fields import IsoDate, Text, UTCDateTime
 from service.domain.holds import MAX_HOLD_DAYS
 
 
@@ -23,19 +23,19 @@ class HolidayArgs(Schema):
 
 class HolidaySchema(Schema):
     date = fields.Date()
-    name = fields.String()
-    source = fields.String()
+    name = Text()
+    source = Text()
 
 
 class OverrideSchema(Schema):
     business_day = fields.Boolean(required=True, truthy={True}, falsy={False})
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = Text(required=True, validate=validate.Length(min=1, max=200))
 
 
 class OverrideResultSchema(Schema):
     date = fields.Date(attribute="day")
     business_day = fields.Boolean(allow_none=True)
-    name = fields.String()
+    name = Text()
     holds_recomputed = fields.Integer()
 
 
@@ -55,7 +55,7 @@ class AccountPolicySchema(Schema):
 
 
 class PoliciesSchema(Schema):
-    policies = fields.Dict(keys=fields.String(), values=fields.Integer())
+    policies = fields.Dict(keys=Text(), values=fields.Integer())
 
 
 class ReleaseJobSchema(Schema):
@@ -64,8 +64,8 @@ class ReleaseJobSchema(Schema):
 
 class ReleaseResultSchema(Schema):
     released = fields.Integer()
-    as_of = fields.String()
-    totals = fields.Dict(keys=fields.String(), values=fields.String())
+    as_of = Text()
+    totals = fields.Dict(keys=Text(), values=Text())
     batches = fields.Integer()
     duration_seconds = fields.Float()
     dry_run = fields.Boolean()

@@ -6,12 +6,12 @@ from __future__ import annotations
 import http
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
 from schemas.common import ProblemSchema
-from service.api import docs, health, openapi, problems
+from service.api import docs, health, limits, openapi, problems
 from service.api.auth import BEARER_SCHEME
 from service.api.runtime import Runtime
 from service.config import Settings
@@ -47,6 +47,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app = Flask("ledger")
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.config.update(
+        MAX_CONTENT_LENGTH=limits.MAX_BODY_BYTES,
         API_TITLE="Withdrawal-hold ledger",
         API_VERSION="v1",
         OPENAPI_VERSION="3.0.3",
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.register_blueprint(health.blp)
     app.register_blueprint(docs.blp)
     app.before_request(health.start_timer)
+    app.before_request(lambda: limits.check_json_body(request))
     app.after_request(health.observe)
 
     from service.api import (

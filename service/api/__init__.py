@@ -11,7 +11,7 @@ from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
 from schemas.common import ProblemSchema
-from service.api import docs, health, limits, openapi, problems
+from service.api import auth, docs, health, limits, openapi, problems
 from service.api.auth import BEARER_SCHEME
 from service.api.runtime import Runtime
 from service.config import Settings
@@ -26,6 +26,14 @@ class LedgerApi(Api):  # type: ignore[misc]
     ERROR_SCHEMA = ProblemSchema
 
     def handle_http_exception(self, error: HTTPException) -> Any:
+        """Authenticate before saying a /v1 resource does not exist: a path id
+        that is not a UUID matches no route, and an anonymous caller must get
+        401 there as anywhere else, not learn which paths exist."""
+        if error.code in (404, 405) and request.path.startswith("/v1/"):
+            try:
+                auth.authenticate()
+            except problems.Unauthorized as refused:
+                return problems.from_ledger_error(refused)
         return problems.from_http_exception(error)
 
     def _register_responses(self) -> None:

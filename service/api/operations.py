@@ -53,7 +53,12 @@ class ReleaseJob(MethodView):
     @blp.arguments(ReleaseJobSchema, required=False)
     @blp.response(200, ReleaseResultSchema)
     def post(self, body: dict[str, Any]) -> Response:
-        """Release every hold due at `as_of` (default now). Idempotent; safe to repeat."""
+        """Release every hold due at `as_of` (default now). Idempotent; safe to repeat.
+
+        The body is optional: none, or `{}`, releases what is due now (the job
+        changes nothing a repeat would change again, so no Idempotency-Key is
+        needed). An `as_of` later than now is refused with 422 `as_of_in_future`.
+        """
         rt = runtime()
         now = rt.now()
         summary = release_due_holds(

@@ -151,3 +151,25 @@ def test_a_body_over_one_mebibyte_is_413(api: Api, db: Database) -> None:
         content_type="application/json",
     )
     assert accepted.status_code == 201, accepted.get_json()
+
+
+def test_a_path_id_that_is_not_a_uuid_needs_a_key_first(api: Api) -> None:
+    """Issue 12, item 10: a non-UUID id matched no route and answered 404 before
+    authentication, telling an anonymous caller which paths exist."""
+    for path in ("/v1/accounts/not-a-uuid", "/v1/withdrawals/123", "/v1/nothing-here"):
+        anonymous = api.client.get(path)
+        assert_problem(anonymous, 401, "unauthorized")
+        wrong = api.client.get(path, headers={"Authorization": "Bearer nope"})
+        assert_problem(wrong, 401, "unauthorized")
+        assert_problem(api.get(path, Role.TRADING), 404)
+
+
+def test_release_job_takes_no_body_as_now(api: Api) -> None:
+    """Issue 12, item 10: no body is the documented "release what is due now"."""
+    response = api.client.post(
+        "/v1/jobs/release-holds", headers=api.headers(Role.OPERATIONS, idem=None)
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["released"] == 0
+    spec = api.client.get("/openapi.json").get_json()
+    assert spec["paths"]["/v1/jobs/release-holds"]["post"]["requestBody"]["required"] is False

@@ -16,7 +16,8 @@ from typing import Any
 
 from flask import Flask, Response
 from psycopg import errors as pg_errors
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from service.domain.errors import (
@@ -162,13 +163,14 @@ def from_database_error(error: Exception) -> Response:
     * A number too large for its column (a sum of maximal amounts that would
       overflow a 64-bit balance) is the client's input: 422.
     """
-    if getattr(error, "connection_invalidated", False):
-        log.warning("database connection lost: %s", error)
+    if _is_unavailable(error):
+        log.warning("database unavailable: %s", error)
         return problem(
             503,
             "database_unavailable",
             "Service unavailable",
-            "the database connection was lost; retry (with the same Idempotency-Key)",
+            "the database is unavailable or the connection was lost; retry (with the same "
+            "Idempotency-Key)",
             headers={"Retry-After": "1"},
         )
     if _is_overflow(error):
@@ -180,6 +182,36 @@ def from_database_error(error: Exception) -> Response:
             errors={"amount": ["too large for the balances it would change"]},
         )
     return unexpected(error)
+
+
+#: SQLSTATE classes and codes that mean "the database is not there right now":
+#: connection exceptions (08), and the server shutting down, crashed or still
+#: starting up (57P01-57P03).
+_UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def _is_unavailable(error: Exception) -> bool:
+    """The database could not be reached or went away: a retry may succeed.
+
+    Covers a connection lost mid-request, one refused at connect time (no
+    SQLSTATE at all: the server never answered), the server shutting down or
+    starting up, the pool exhausted, and SQLite's file lock held too long.
+    """
+    if getattr(error, "connection_invalidated", False) or isinstance(
+        error, PoolTimeout | InterfaceError
+    ):
+        return True
+    if not isinstance(error, OperationalError):
+        return False
+    orig = getattr(error, "orig", None)
+    state = getattr(orig, "sqlstate", None)
+    if orig is not None and type(orig).__module__.startswith("psycopg"):
+        return state is None or state.startswith(_UNAVAILABLE_STATES)
+    return getattr(orig, "sqlite_errorname", "") in (
+        "SQLITE_BUSY",
+        "SQLITE_LOCKED",
+        "SQLITE_CANTOPEN",
+    )
 
 
 def _is_overflow(error: Exception) -> bool:
@@ -197,5 +229,7 @@ def install(app: Flask) -> None:
     app.register_error_handler(DataError, from_database_error)
     app.register_error_handler(OperationalError, from_database_error)
     app.register_error_handler(IntegrityError, from_database_error)
+    app.register_error_handler(InterfaceError, from_database_error)
+    app.register_error_handler(PoolTimeout, from_database_error)
     app.register_error_handler(LedgerError, from_ledger_error)
     app.register_error_handler(Exception, unexpected)

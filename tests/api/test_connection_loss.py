@@ -72,3 +72,30 @@ def test_a_connection_dropped_inside_the_window_fails_one_request_with_503(
     # The pool was invalidated with that failure: the retry gets a new connection.
     again = api.get(f"/v1/accounts/{account}", Role.TRADING)
     assert again.status_code == 200
+
+
+def test_a_database_that_cannot_be_reached_is_503_with_retry_after() -> None:
+    """Issue 12, item 9: during a restart, refused connections ("Connection
+    refused", "starting up", "shutting down") answered 500. Every failure to
+    reach the database is 503 database_unavailable with Retry-After."""
+    from service.api import create_app
+    from service.config import Settings
+
+    url = "postgresql+psycopg://postgres@127.0.0.1:9/ledger?connect_timeout=2"  # nothing listens
+    db = Database(url)
+    app = create_app(Settings(database_url=url), db)
+    client = app.test_client()
+    headers = {"Authorization": "Bearer some-key", "X-Client-Country": "GB"}
+    for response in (
+        client.get("/v1/accounts/00000000-0000-0000-0000-000000000001", headers=headers),
+        client.post(
+            "/v1/deposits",
+            json={"account_id": "x"},
+            headers={**headers, "Idempotency-Key": "k-1"},
+        ),
+    ):
+        assert response.status_code == 503, response.get_data(as_text=True)
+        assert response.mimetype == "application/problem+json"
+        assert response.get_json()["code"] == "database_unavailable"
+        assert response.headers["Retry-After"] == "1"
+    db.dispose()

@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from service.config import Settings
 from service.db.database import Database
 from service.domain.roles import Role
-from service.services import keys, reference, schema_version
+from service.services import keys, schema_version
 
 # CI replays fixed examples (derandomized) so that a run is reproducible; local
 # runs keep exploring new ones, which is where new counterexamples are found.
@@ -133,7 +133,6 @@ def _empty_pg(db: Database) -> None:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A migrated, empty database of each kind."""
-    reference.forget_hold_policies()  # the database is reset behind the service's back
     if request.param == "sqlite":
         template = request.getfixturevalue("_sqlite_template")
         path = tmp_path / "ledger.db"

@@ -8,6 +8,7 @@ and :func:`write_holds`.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -24,7 +25,13 @@ from service.domain.posting import Entry
 @lru_cache(maxsize=2)
 def _accounts_statement(dialect: str) -> Any:
     policy = account_hold_policies
-    columns = [accounts.c.id, accounts.c.status, policy.c.method, policy.c.business_days]
+    columns = [
+        accounts.c.id,
+        accounts.c.status,
+        policy.c.method,
+        policy.c.business_days,
+        holds_repo.policies_column(dialect),
+    ]
     calendar = holds_repo.overrides_column(dialect)
     if calendar is not None:
         columns.append(calendar)
@@ -35,25 +42,38 @@ def _accounts_statement(dialect: str) -> Any:
     )
 
 
-def accounts_of(
-    tx: Connection, ids: set[uuid.UUID]
-) -> tuple[
-    dict[uuid.UUID, AccountStatus], dict[uuid.UUID, dict[str, int]], holds_repo.Overrides | None
-]:
-    """Status and per-account hold-policy overrides of ``ids`` and, on
-    PostgreSQL, the calendar overrides (under the calendar lock), in one query.
-    ``None`` for the calendar: read it when it is needed."""
+@dataclass(frozen=True, slots=True)
+class DepositAccounts:
+    """What a batch of deposits needs to know before it is planned."""
+
+    statuses: dict[uuid.UUID, AccountStatus]
+    #: Per-account hold-policy overrides.
+    overrides: dict[uuid.UUID, dict[str, int]]
+    #: The platform hold policies, as of this statement (never cached: a
+    #: change holds for every deposit accepted after its response).
+    policies: dict[str, int]
+    #: The calendar overrides (PostgreSQL, under the calendar lock); ``None``:
+    #: read them when needed.
+    calendar: holds_repo.Overrides | None
+
+
+def accounts_of(tx: Connection, ids: set[uuid.UUID]) -> DepositAccounts:
+    """Status and hold-policy overrides of ``ids``, the platform hold policies
+    and, on PostgreSQL, the calendar overrides, in one query."""
     statuses: dict[uuid.UUID, AccountStatus] = {}
     overrides: dict[uuid.UUID, dict[str, int]] = {}
+    policies: dict[str, int] = {}
     calendar: holds_repo.Overrides | None = None
     query = _accounts_statement(tx.dialect.name)
-    for account_id, status, method, days, *rest in tx.execute(query, {"ids": list(ids)}):
+    for account_id, status, method, days, platform, *rest in tx.execute(query, {"ids": list(ids)}):
         statuses[account_id] = AccountStatus(status)
         if method is not None:
             overrides.setdefault(account_id, {})[method] = days
+        if not policies:
+            policies = holds_repo.parse_policies(platform)
         if rest and calendar is None:
             calendar = holds_repo.parse_overrides(rest[0])
-    return statuses, overrides, calendar
+    return DepositAccounts(statuses, overrides, policies, calendar)
 
 
 def write_entries(tx: Connection, entries: list[Entry], rows: list[dict[str, Any]]) -> int:

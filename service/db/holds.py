@@ -83,6 +83,26 @@ def all_policies(conn: Connection) -> dict[str, int]:
     return dict(conn.execute(select(hold_policies).order_by(hold_policies.c.method)).all())
 
 
+def policies_column(dialect: str) -> Any:
+    """The platform hold policies as one JSON object ``{method: days}``, a
+    scalar subquery for embedding in the statement a deposit runs anyway.
+
+    Read fresh by every deposit, never cached: a policy an operator changed
+    for fraud reasons holds for every deposit accepted after the change's
+    response, in every process, at the cost of reading four rows.
+    """
+    aggregate = (
+        func.json_object_agg(hold_policies.c.method, hold_policies.c.business_days)
+        if dialect == "postgresql"
+        else func.json_group_object(hold_policies.c.method, hold_policies.c.business_days)
+    )
+    return cast(select(aggregate).scalar_subquery(), Text)
+
+
+def parse_policies(value: str | None) -> dict[str, int]:
+    return {str(k): int(v) for k, v in json.loads(value or "{}").items()}
+
+
 def set_policy(conn: Connection, method: str, days: int) -> None:
     stmt = upsert(conn, hold_policies).values(method=method, business_days=days)
     conn.execute(

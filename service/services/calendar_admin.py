@@ -168,7 +168,6 @@ def set_policy(
         raise ValidationFailed.field("business_days", f"must be between 0 and {MAX_HOLD_DAYS}")
     before = holds_repo.all_policies(tx).get(method.value)
     holds_repo.set_policy(tx, method.value, days)
-    reference.forget_hold_policies()
     repositories.audit(
         tx,
         at=now,

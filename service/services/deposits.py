@@ -84,8 +84,8 @@ def record_deposits(
     duplicate names its ``index``; a single deposit keeps the single endpoint's
     errors (404 unknown account, 403 inactive account, 422 by field).
     """
-    statuses, overrides, calendar_overrides = repo.accounts_of(tx, {c.account_id for c in cmds})
-    policies = reference.hold_policies(tx)
+    found = repo.accounts_of(tx, {c.account_id for c in cmds})
+    statuses, overrides, policies = found.statuses, found.overrides, found.policies
     calendar: BusinessCalendar | None = None
     # A settlement file's deposits mostly share one settlement time: compute
     # each (time, hold length) once.
@@ -106,7 +106,7 @@ def record_deposits(
             seen[key] = index
             days = hold_days(cmd.method, policies, overrides.get(cmd.account_id, {}))
             if days > 0 and calendar is None:
-                calendar = reference.calendar(tx, settings, overrides=calendar_overrides)
+                calendar = reference.calendar(tx, settings, overrides=found.calendar)
             planned.append(_plan(tx, cmd, statuses, days, calendar, now, release_times))
         except LedgerError as exc:
             if not batch or isinstance(exc, Conflict):

@@ -11,7 +11,6 @@ holds it can see; this lock makes sure it can see them all).
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from threading import Lock
 
@@ -91,23 +90,3 @@ def calendar(
 
 
 _calendars: dict[object, BusinessCalendar] = {}
-
-#: Hold policies change rarely and apply to new deposits only; a change made
-#: here is seen at once, one made by another process within this many seconds.
-POLICY_TTL_SECONDS = 5.0
-_policies: dict[str, tuple[float, dict[str, int]]] = {}
-
-
-def hold_policies(conn: Connection) -> dict[str, int]:
-    """Platform hold policies by method, cached per database."""
-    database = str(conn.engine.url)
-    now = time.monotonic()
-    cached = _policies.get(database)
-    if cached is None or now - cached[0] > POLICY_TTL_SECONDS:
-        cached = _policies[database] = (now, holds_repo.all_policies(conn))
-    return cached[1]
-
-
-def forget_hold_policies() -> None:
-    """Called after a policy change, so this process applies it at once."""
-    _policies.clear()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import text
+
 from service.db.database import Database
 from service.domain.roles import Role
 from tests.api.test_deposits import assert_books_sound, balance, deposit
@@ -255,3 +257,50 @@ def test_dates_and_times_only_in_the_documented_forms(api: Api) -> None:
         )
         assert (quote.status_code, list(quote.get_json()["errors"])) == (422, ["at"]), at
     assert api.get("/v1/calendar/business-days?from=2026-11-20&to=2026-11-30").status_code == 200
+
+
+def test_a_policy_change_holds_at_once_for_deposits_on_every_worker(
+    db: Database, clock: Clock
+) -> None:
+    """Issue 12, item 5: after PUT /v1/hold-policies/card returned 200, a deposit
+    answered by another worker within seconds still got the old 3-day hold."""
+    from service.api import create_app
+    from service.config import Settings
+    from service.services import keys
+    from tests.conftest import Api
+
+    key = keys.create_key(db, Role.ADMIN, "two-workers", datetime.now(UTC))
+    workers = []
+    for _ in range(2):
+        app = create_app(Settings(database_url=db.url), db)
+        app.extensions["ledger"].clock = clock
+        workers.append(Api(app.test_client(), dict.fromkeys(Role, key)))
+    first, second = workers
+    account = first.open_account()
+    before = deposit(second, account, "10.00", settled_at="2026-11-20T20:00:00Z").get_json()
+    assert before["hold"]["release_at"] == "2026-11-25T20:00:00Z"  # 3 business days
+    assert put(first, "/v1/hold-policies/card", {"business_days": 5}, Role.ADMIN).status_code == 200
+    after_put = deposit(second, account, "10.00", settled_at="2026-11-20T20:00:00Z").get_json()
+    assert after_put["hold"]["release_at"] == "2026-11-30T20:00:00Z"  # 5 business days
+    # The same change made by a process that cannot tell this one (another host):
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE hold_policies SET business_days = 4 WHERE method = 'card'"))
+    after = deposit(second, account, "10.00", settled_at="2026-11-20T20:00:00Z").get_json()
+    assert after["hold"]["release_at"] == "2026-11-27T20:00:00Z"  # 4 business days
+    batch = second.post(
+        "/v1/deposits/batch",
+        {
+            "deposits": [
+                {
+                    "account_id": account,
+                    "method": "card",
+                    "asset": "USD",
+                    "amount": "1.00",
+                    "external_ref": "batch-after-change",
+                    "settled_at": "2026-11-20T20:00:00Z",
+                }
+            ]
+        },
+        Role.ADMIN,
+    )
+    assert batch.get_json()["deposits"][0]["hold"]["release_at"] == "2026-11-27T20:00:00Z"

@@ -19,6 +19,7 @@ from service.db.database import Database
 from service.domain.errors import LedgerError, ValidationFailed
 from service.domain.exports import parse_moment, release_as_of, zone
 from service.domain.roles import Role
+from service.domain.timestamps import format_utc
 from service.services import holds, keys, schema_version
 from service.services.exports import ExportName
 from service.services.verify import CHECK_COUNT, verify
@@ -62,6 +63,39 @@ def keys_create(role: str, name: str | None) -> None:
     except LedgerError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(key)
+
+
+@keys_group.command("list")
+def keys_list() -> None:
+    """Name, role, created, last used and revoked of every key (never the key)."""
+    rows = [("NAME", "ROLE", "CREATED", "LAST USED", "REVOKED")]
+    with _db().read() as conn:
+        listed = keys.list_keys(conn)
+    for key in listed:
+        rows.append(
+            (
+                key.name,
+                key.role.value,
+                format_utc(key.created_at),
+                format_utc(key.last_used_at) if key.last_used_at else "-",
+                format_utc(key.revoked_at) if key.revoked_at else "-",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+
+
+@keys_group.command("revoke")
+@click.argument("name")
+def keys_revoke(name: str) -> None:
+    """Revoke the key NAME: every server refuses it (401) within seconds."""
+    try:
+        with _db().write() as tx:
+            keys.revoke_key(tx, name, datetime.now(UTC))
+    except LedgerError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"revoked {name}", err=True)
 
 
 @keys_group.command("bootstrap")

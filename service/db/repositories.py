@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from service.db.pagination import newest_first
@@ -102,12 +103,61 @@ def insert_api_key(conn: Connection, name: str, role: Role, key_hash: str, now: 
 
 
 def find_api_key(conn: Connection, key_hash: str) -> ApiKeyRecord | None:
+    """The key with this hash, unless it was revoked."""
     row = conn.execute(
         select(api_keys.c.id, api_keys.c.name, api_keys.c.role).where(
-            api_keys.c.key_hash == key_hash
+            api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None)
         )
     ).first()
     return None if row is None else ApiKeyRecord(row.id, row.name, Role(row.role))
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyListing:
+    name: str
+    role: Role
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def list_api_keys(conn: Connection) -> list[ApiKeyListing]:
+    columns = (
+        api_keys.c.name,
+        api_keys.c.role,
+        api_keys.c.created_at,
+        api_keys.c.last_used_at,
+        api_keys.c.revoked_at,
+    )
+    return [
+        ApiKeyListing(row.name, Role(row.role), row.created_at, row.last_used_at, row.revoked_at)
+        for row in conn.execute(select(*columns).order_by(api_keys.c.created_at, api_keys.c.name))
+    ]
+
+
+def revoke_api_key(conn: Connection, name: str, now: datetime) -> bool:
+    """Revoke the key ``name`` (again is harmless); False if there is none."""
+    if not api_key_name_taken(conn, name):
+        return False
+    conn.execute(
+        update(api_keys)
+        .where(api_keys.c.name == name, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return True
+
+
+def touch_api_key(conn: Connection, key_id: uuid.UUID, now: datetime) -> None:
+    """Record a use, at most once a minute per key (no write on most lookups)."""
+    stale = now - timedelta(minutes=1)
+    conn.execute(
+        update(api_keys)
+        .where(
+            api_keys.c.id == key_id,
+            or_(api_keys.c.last_used_at.is_(None), api_keys.c.last_used_at < stale),
+        )
+        .values(last_used_at=now)
+    )
 
 
 def api_key_name_taken(conn: Connection, name: str) -> bool:

@@ -167,6 +167,8 @@ api_keys = Table(
     Column("role", String(16), nullable=False),
     Column("key_hash", String(64), nullable=False, unique=True),
     _created_at(),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Column("last_used_at", UTCDateTime, nullable=True),
 )
 
 idempotency_keys = Table(

@@ -14,6 +14,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from service.services import keys, schema_version
+
 LEDGER = Path(sys.executable).parent / "ledger"
 
 
@@ -71,7 +73,8 @@ def test_serve_migrated_sqlite_from_another_directory(tmp_path: Path) -> None:
     assert key.startswith("lk_")
     server, base = _serve(tmp_path, env, workers=1)
     try:
-        assert _get(f"{base}/readyz") == (200, {"status": "ready", "detail": "schema at 0005"})
+        head = schema_version.head_revision()
+        assert _get(f"{base}/readyz") == (200, {"status": "ready", "detail": f"schema at {head}"})
         status, problem = _get(
             f"{base}/v1/accounts/{uuid.uuid4()}", {"Authorization": f"Bearer {key}"}
         )
@@ -139,3 +142,34 @@ def test_metrics_of_every_worker_in_one_scrape(tmp_path: Path) -> None:
     finally:
         _stop(server)
     assert not directory.exists()
+
+
+def test_a_revoked_key_is_refused_by_every_worker_within_seconds(tmp_path: Path) -> None:
+    """Issue 12, item 6: a deleted key kept working for 30 s (a per-worker cache).
+    ``ledger keys revoke`` must reach every server process within 5 s."""
+    env = {**os.environ, "LEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/ledger.db"}
+    run = {"env": env, "cwd": tmp_path, "capture_output": True, "text": True, "timeout": 60}
+    assert subprocess.run([str(LEDGER), "db", "upgrade"], **run).returncode == 0  # type: ignore[call-overload]
+    create = [str(LEDGER), "keys", "create", "--role", "trading", "--name", "leaked"]
+    key = subprocess.run(create, **run).stdout.strip()  # type: ignore[call-overload]
+    server, base = _serve(tmp_path, env, workers=2)
+    try:
+        url = f"{base}/v1/hold-policies"
+        headers = {"Authorization": f"Bearer {key}"}
+        # Both workers answer (and cache the key) before it is revoked.
+        assert {_get(url, headers)[0] for _ in range(40)} == {200}
+        revoked = subprocess.run([str(LEDGER), "keys", "revoke", "leaked"], **run)  # type: ignore[call-overload]
+        assert revoked.returncode == 0, revoked.stderr
+        time.sleep(keys.CACHE_SECONDS + 0.5)  # the contract allows 5 s
+        assert {_get(url, headers)[0] for _ in range(40)} == {401}
+        listed = subprocess.run([str(LEDGER), "keys", "list"], **run).stdout  # type: ignore[call-overload]
+        (line,) = [row for row in listed.splitlines() if row.startswith("leaked")]
+        assert "trading" in line
+        assert key not in listed
+        assert line.split()[-1].endswith("Z")  # revoked, with its time
+        unknown = subprocess.run([str(LEDGER), "keys", "revoke", "nobody"], **run)  # type: ignore[call-overload]
+        assert unknown.returncode == 1
+        assert "nobody" in unknown.stderr
+        assert "Traceback" not in unknown.stderr
+    finally:
+        _stop(server)

@@ -15,9 +15,12 @@ from sqlalchemy import (
     Connection,
     Select,
     Table,
+    Text,
     Uuid,
     any_,
     bindparam,
+    cast,
+    func,
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite

@@ -24,7 +24,7 @@ from service.domain.ids import new_id
 from service.domain.money import Amount, Asset
 from service.domain.posting import Entry, EntryType, Posting
 from service.services.accounts import OpenAccount, open_account
-from service.services.verify import verify
+from service.services.verify import verify_journal as verify
 
 USD = Asset("USD", 2)
 BTC = Asset("BTC", 8)

@@ -65,7 +65,8 @@ def test_release_job_future_as_of_where_the_deployment_simulates_time(
     settings = replace(Settings(database_url=db.url), allow_future_as_of=True)
     app = create_app(settings, db)
     app.extensions["ledger"].clock = clock
-    key = keys.create_key(db, Role.ADMIN, "staging", datetime.now(UTC))
+    with db.write() as tx:
+        key = keys.create_key(tx, Role.ADMIN, "staging", datetime.now(UTC))
     api = Api(app.test_client(), dict.fromkeys(Role, key))
     account = api.open_account()
     deposit(api, account, "100.00", settled_at="2026-11-20T20:00:00Z")
@@ -269,7 +270,8 @@ def test_a_policy_change_holds_at_once_for_deposits_on_every_worker(
     from service.services import keys
     from tests.conftest import Api
 
-    key = keys.create_key(db, Role.ADMIN, "two-workers", datetime.now(UTC))
+    with db.write() as tx:
+        key = keys.create_key(tx, Role.ADMIN, "two-workers", datetime.now(UTC))
     workers = []
     for _ in range(2):
         app = create_app(Settings(database_url=db.url), db)

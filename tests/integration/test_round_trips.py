@@ -17,7 +17,6 @@ from service.config import Settings
 from service.db.database import Database
 from service.domain.accounts import Tier
 from service.domain.holds import Method
-from service.services import reference
 from service.services.accounts import OpenAccount, open_account
 from service.services.deposits import DepositCommand, record_deposit, record_deposits
 
@@ -88,7 +87,6 @@ def test_a_deposit_takes_a_fixed_number_of_statements(db: Database, method: Meth
 def test_a_settlement_file_takes_as_many_statements_as_one_deposit(db: Database) -> None:
     accounts = [_account(db) for _ in range(5)]
     settings = Settings(database_url=db.url)
-    reference.forget_hold_policies()
     with db.write() as tx:
         record_deposit(tx, _cmd(accounts[0]), settings=settings, now=NOW)
     with counted(db) as one, db.write() as tx:

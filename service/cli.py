@@ -124,18 +124,51 @@ _PROGRESS = click.option(
 
 @main.command("verify")
 @_PROGRESS
-def verify_command(show_progress: bool | None) -> None:
-    """Recompute balances from postings and check every invariant (exit 1 on a mismatch)."""
+@click.option(
+    "--seal",
+    "pinned",
+    default=None,
+    metavar="NUMBER:HASH",
+    help="Also check that seal NUMBER has this hash (a seal kept outside the database).",
+)
+def verify_command(pinned: str | None, show_progress: bool | None) -> None:
+    """Recompute balances from postings and check every invariant, and recompute
+    every seal from the journal and the chain of seal hashes (exit 1 on a mismatch)."""
+    from service.services import seals
+
+    expected = None
+    if pinned is not None:
+        try:
+            expected = seals.parse_pinned(pinned)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--seal") from exc
     database = _db()
+    enabled = progress.wanted(show_progress)
     with (
-        progress.bar("checks", total=CHECK_COUNT, enabled=progress.wanted(show_progress)) as bar,
+        progress.bar("checks", total=CHECK_COUNT, enabled=enabled) as bar,
         database.read() as conn,
     ):
         problems = verify(conn, on_check=lambda: bar.update(1))
+    with progress.bar("sealed entries", total=None, enabled=enabled) as bar:
+        problems += seals.verify_seals(database, pinned=expected, on_entries=bar.update)
     if problems:
         click.echo(json.dumps({"ok": False, "problems": problems}, indent=2))
         sys.exit(1)
     click.echo(json.dumps({"ok": True, "problems": []}))
+
+
+@main.command("seal")
+def seal_command() -> None:
+    """Seal every journal entry committed since the last seal; print the new seal
+    as JSON ({"sealed": 0} when there is nothing new)."""
+    from service.services import seals
+
+    try:
+        with progress.bar("entries sealed", total=None, enabled=progress.wanted(None)) as bar:
+            made = seals.seal(_db(), datetime.now(UTC), on_entries=bar.update)
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"seal failed: {type(exc).__name__}: {exc}") from exc
+    click.echo(json.dumps(seals.seal_dict(made)))
 
 
 @main.command("serve")
@@ -236,7 +269,8 @@ def release_holds(
     help="Serve Prometheus metrics of this process on 127.0.0.1:PORT.",
 )
 def scheduler_command(interval: float, batch_size: int | None, metrics_port: int | None) -> None:
-    """Run the release job every --interval seconds until SIGTERM or SIGINT."""
+    """Run the release job every --interval seconds, and seal the journal every
+    LEDGER_SEAL_INTERVAL_S seconds (default 60), until SIGTERM or SIGINT."""
     from service.scheduler import Scheduler
 
     if metrics_port is not None:
@@ -249,6 +283,7 @@ def scheduler_command(interval: float, batch_size: int | None, metrics_port: int
         interval=interval,
         batch_size=batch_size or settings.release_batch_size,
         retention_days=settings.idempotency_retention_days,
+        seal_interval=settings.seal_interval_s,
     ).run()
 
 

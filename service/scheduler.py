@@ -7,6 +7,11 @@ exactly-once), but one is enough. Each run also forgets idempotency responses
 past their retention (``LEDGER_IDEMPOTENCY_RETENTION_DAYS``, 30). SIGTERM or
 SIGINT stops it between runs, or interrupts the wait; a run in progress
 finishes its current batch transaction first.
+
+It also seals the journal every ``seal_interval`` seconds
+(``LEDGER_SEAL_INTERVAL_S``, 60): in its own transaction, beside the write
+path, so deposits never wait for it; several schedulers seal in turn, never
+twice the same entry (:mod:`service.services.seals`).
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ import json
 import logging
 import signal
 import threading
+import time
 from datetime import UTC, datetime
 from types import FrameType
 
 from service.db.database import Database
 from service.services.holds import release_due_holds
+from service.services.seals import seal
 from service.services.transaction import forget_old_responses
 
 log = logging.getLogger("ledger.scheduler")
@@ -27,12 +34,19 @@ log = logging.getLogger("ledger.scheduler")
 
 class Scheduler:
     def __init__(
-        self, db: Database, *, interval: float, batch_size: int, retention_days: int = 30
+        self,
+        db: Database,
+        *,
+        interval: float,
+        batch_size: int,
+        retention_days: int = 30,
+        seal_interval: float = 60.0,
     ) -> None:
         self.db = db
         self.interval = interval
         self.batch_size = batch_size
         self.retention_days = retention_days
+        self.seal_interval = seal_interval
         self._stop = threading.Event()
 
     def stop(self, signum: int | None = None, _frame: FrameType | None = None) -> None:
@@ -55,12 +69,31 @@ class Scheduler:
         except Exception:  # a failed run is logged and retried at the next interval
             log.exception("release run failed")
 
+    def seal_once(self) -> None:
+        try:
+            made = seal(self.db, datetime.now(UTC))
+            if made is not None:
+                log.info("sealed %s", json.dumps(made.as_dict()))
+        except Exception:  # a failed seal is logged and retried at the next interval
+            log.exception("seal failed")
+
     def run(self) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
-        log.info("scheduler started, interval %.1fs", self.interval)
+        log.info(
+            "scheduler started, interval %.1fs, seal interval %.1fs",
+            self.interval,
+            self.seal_interval,
+        )
+        next_release = next_seal = time.monotonic()
         while not self._stop.is_set():
-            self.run_once()
-            self._stop.wait(self.interval)
+            now = time.monotonic()
+            if now >= next_release:
+                self.run_once()
+                next_release = time.monotonic() + self.interval
+            if now >= next_seal:
+                self.seal_once()
+                next_seal = time.monotonic() + self.seal_interval
+            self._stop.wait(max(0.0, min(next_release, next_seal) - time.monotonic()))
         log.info("scheduler stopped")

@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         exports,
         money,
         operations,
+        seals,
         withdrawals,
     )
 
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         withdrawals.blp,
         chargebacks.blp,
         compliance.blp,
+        seals.blp,
     ):
         api.register_blueprint(blueprint, url_prefix="/v1")
     return app

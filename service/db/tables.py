@@ -30,6 +30,8 @@ from sqlalchemy import (
     Dialect,
     ForeignKey,
     Index,
+    Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -125,6 +127,10 @@ journal_entries = Table(
     Column("reference", String(255), nullable=False),
     Column("memo", String(500), nullable=False),
     Column("account_id", Uuid, nullable=True, index=True),
+    #: Commit-order marker for sealing (PostgreSQL: the writing transaction's id,
+    #: ``pg_current_xact_id()``, set by the column's default; NULL on SQLite,
+    #: whose writers are serialized). Migration 0006 says why.
+    Column("xact_id", BigInteger, nullable=True, index=True),
 )
 
 #: No declared foreign keys: ``postings_apply`` checks the entry, ledger account,
@@ -328,6 +334,38 @@ rates = Table(
     Column("usd", Text, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("updated_by", String(100), nullable=False),
+)
+
+# -- journal seals (issue 16) --------------------------------------------------------
+
+#: One row per seal: an RFC 9162 Merkle root over the entries committed since
+#: the previous seal, chained to it by hash. Append-only (UPDATE/DELETE refused).
+seals = Table(
+    "seals",
+    metadata,
+    Column("number", Integer, primary_key=True, autoincrement=False),
+    Column("entries", Integer, nullable=False),
+    Column("root", String(64), nullable=False),
+    Column("previous", String(64), nullable=True),
+    Column("sealed_at", UTCDateTime, nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+    #: PostgreSQL: every transaction with an id below this had finished when the
+    #: seal was cut (``pg_snapshot_xmin``); the next seal starts here. NULL on SQLite.
+    Column("cut", BigInteger, nullable=True),
+    #: Merkle Tree Hashes of the seal's aligned blocks of ``CHUNK_LEAVES`` leaves,
+    #: concatenated: what makes an inclusion proof O(log n) (service/domain/merkle.py).
+    Column("chunk_roots", LargeBinary, nullable=False),
+)
+
+#: Which seal holds each entry, at which leaf, with the leaf's hash as sealed.
+#: ``entry_id`` is unique: an entry is in exactly one seal. Append-only.
+seal_entries = Table(
+    "seal_entries",
+    metadata,
+    Column("seal_number", Integer, primary_key=True, autoincrement=False),
+    Column("leaf_index", Integer, primary_key=True, autoincrement=False),
+    Column("entry_id", Uuid, nullable=False, unique=True),
+    Column("leaf_hash", LargeBinary, nullable=False),
 )
 
 #: The audit list of an account is read newest first, a page at a time.

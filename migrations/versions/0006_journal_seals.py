@@ -1,0 +1,125 @@
+"""Journal seals: RFC 9162 Merkle roots over the journal, chained by hash.
+
+``seals`` holds one row per seal, ``seal_entries`` the membership of each
+entry (seal, leaf index, the leaf's hash as sealed). Both are append-only like
+the journal: UPDATE, DELETE and TRUNCATE are refused by triggers (both
+databases; PostgreSQL also refuses TRUNCATE).
+
+``journal_entries.xact_id`` (PostgreSQL) is the id of the transaction that
+wrote the entry, filled by the column's default (``pg_current_xact_id()``, no
+extra statement or round trip on the write path). A seal records the cut
+``pg_snapshot_xmin`` of the sealer's snapshot: every transaction with a lower id
+had finished by then, so seal n+1 takes exactly the entries with
+``cut(n) <= xact_id < cut(n+1)``, all committed and visible, and an entry whose
+transaction was still open goes into a later seal, never lost. Existing rows
+get the migration's own transaction id, below any later cut, so the first seal
+takes them. SQLite leaves the column NULL: its writers are serialized, and the
+sealer (holding the write lock) seals every entry not sealed yet.
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-30 18:40:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0006"
+down_revision: str | None = "0005"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_PG_XACT_DEFAULT = "(pg_current_xact_id()::text::bigint)"
+
+_PG_REFUSE = r"""
+CREATE FUNCTION ledger_refuse_seal_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'seals are append-only: % on % refused', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'integrity_constraint_violation';
+END $$
+"""
+
+_TABLES = ("seals", "seal_entries")
+
+
+def upgrade() -> None:
+    dialect = op.get_bind().dialect.name
+    if dialect == "postgresql":
+        op.add_column(
+            "journal_entries",
+            sa.Column(
+                "xact_id", sa.BigInteger(), server_default=sa.text(_PG_XACT_DEFAULT), nullable=True
+            ),
+        )
+        op.create_index("ix_journal_entries_xact_id", "journal_entries", ["xact_id"])
+    else:
+        with op.batch_alter_table("journal_entries") as batch_op:
+            batch_op.add_column(sa.Column("xact_id", sa.BigInteger(), nullable=True))
+            batch_op.create_index("ix_journal_entries_xact_id", ["xact_id"])
+    op.create_table(
+        "seals",
+        sa.Column("number", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("entries", sa.Integer(), nullable=False),
+        sa.Column("root", sa.String(length=64), nullable=False),
+        sa.Column("previous", sa.String(length=64), nullable=True),
+        sa.Column("sealed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.Column("cut", sa.BigInteger(), nullable=True),
+        sa.Column("chunk_roots", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("number", name=op.f("pk_seals")),
+        sa.UniqueConstraint("hash", name=op.f("uq_seals_hash")),
+    )
+    op.create_table(
+        "seal_entries",
+        sa.Column("seal_number", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("leaf_index", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("entry_id", sa.Uuid(), nullable=False),
+        sa.Column("leaf_hash", sa.LargeBinary(), nullable=False),
+        sa.PrimaryKeyConstraint("seal_number", "leaf_index", name=op.f("pk_seal_entries")),
+        sa.UniqueConstraint("entry_id", name=op.f("uq_seal_entries_entry_id")),
+    )
+    if dialect == "postgresql":
+        op.execute(_PG_REFUSE)
+        for table in _TABLES:
+            op.execute(
+                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION ledger_refuse_seal_change()"
+            )
+            op.execute(
+                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_seal_change()"
+            )
+    else:
+        for table in _TABLES:
+            for operation in ("UPDATE", "DELETE"):
+                op.execute(
+                    f"CREATE TRIGGER {table}_no_{operation.lower()} BEFORE {operation} ON {table} "
+                    f"BEGIN SELECT RAISE(ABORT, 'seals are append-only: {operation} on {table} "
+                    "refused'); END"
+                )
+
+
+def downgrade() -> None:
+    dialect = op.get_bind().dialect.name
+    if dialect == "postgresql":
+        for table in _TABLES:
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
+        op.execute("DROP FUNCTION IF EXISTS ledger_refuse_seal_change()")
+    else:
+        for table in _TABLES:
+            for operation in ("update", "delete"):
+                op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{operation}")
+    op.drop_table("seal_entries")
+    op.drop_table("seals")
+    if dialect == "postgresql":
+        op.drop_index("ix_journal_entries_xact_id", table_name="journal_entries")
+        op.drop_column("journal_entries", "xact_id")
+    else:
+        with op.batch_alter_table("journal_entries") as batch_op:
+            batch_op.drop_index("ix_journal_entries_xact_id")
+            batch_op.drop_column("xact_id")

@@ -1,0 +1,279 @@
+"""Persistence of journal seals: the cut, the entries a seal takes, membership.
+
+**The cut** (which committed entries seal n+1 takes, DESIGN.md §8 and §9): an
+id taken at insert time is not commit order, so "every entry after the last
+one sealed" would miss an entry whose transaction commits late.
+
+* PostgreSQL: each entry carries the id of the transaction that wrote it
+  (``xact_id``, a column default: nothing more on the write path). The sealer
+  reads ``cut = pg_snapshot_xmin(pg_current_snapshot())``: every transaction
+  with a lower id has finished, so the set of committed entries with
+  ``previous cut <= xact_id < cut`` can no longer change, and is all visible.
+  Later transactions get higher ids; a transaction still open (whatever its
+  id) has ``xact_id >= cut`` and goes into a later seal. Cuts never go down.
+* SQLite: writers are serialized (``BEGIN IMMEDIATE``) and the sealer holds the
+  write lock, so nothing is in flight: seal n+1 takes every entry in no seal,
+  in insert order (rowid).
+
+**Sealers at once**: PostgreSQL serializes them with a transaction advisory
+lock taken before anything is read (the reads that follow are READ COMMITTED
+statements, so each sees the seal the previous holder committed); SQLite's
+write lock does it. Numbers are contiguous, ranges never overlap, and
+``seal_entries.entry_id`` is unique, so the database itself refuses an entry in
+two seals.
+
+The journal is read back as the exports read it (:mod:`service.db.exports`):
+plain tuples from the driver's cursor, ids and times as text, a batch at a time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    LargeBinary,
+    String,
+    and_,
+    exists,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+    type_coerce,
+)
+
+from service.db.exports import Batches, _raw_batches, _utc_text, _uuid_text
+from service.db.tables import journal_entries, postings, seal_entries, seals
+from service.domain.seals import Seal
+
+#: Key of the PostgreSQL advisory lock that serializes sealers.
+SEAL_LOCK_KEY = 0x1ED6E125EA1
+
+#: Posting rows fetched per round trip.
+BATCH_ROWS = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class SealRow:
+    seal: Seal
+    cut: int | None
+    chunk_roots: bytes
+
+
+def lock_sealing(conn: Connection) -> None:
+    """Wait until no other sealer runs (released at commit or rollback)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SEAL_LOCK_KEY})
+
+
+def current_cut(conn: Connection) -> int | None:
+    """PostgreSQL: the lowest transaction id still running (see the module docstring)."""
+    if conn.dialect.name != "postgresql":
+        return None
+    return int(
+        conn.execute(
+            text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        ).scalar_one()
+    )
+
+
+def _seal_of(row: Any) -> SealRow:
+    return SealRow(
+        Seal(row.number, row.entries, row.root, row.previous, row.sealed_at, row.hash),
+        row.cut,
+        bytes(row.chunk_roots),
+    )
+
+
+def last_seal(conn: Connection) -> SealRow | None:
+    row = conn.execute(select(seals).order_by(seals.c.number.desc()).limit(1)).first()
+    return None if row is None else _seal_of(row)
+
+
+def find_seal(conn: Connection, number: int) -> SealRow | None:
+    row = conn.execute(select(seals).where(seals.c.number == number)).first()
+    return None if row is None else _seal_of(row)
+
+
+def list_seals(conn: Connection, after: int, limit: int) -> list[Seal]:
+    rows = conn.execute(
+        select(seals).where(seals.c.number > after).order_by(seals.c.number).limit(limit)
+    )
+    return [_seal_of(row).seal for row in rows]
+
+
+def stream_seals(conn: Connection, *, batch: int = 5000) -> Iterator[SealRow]:
+    """Every seal in number order, a batch at a time."""
+    result = conn.execute(
+        select(seals)
+        .order_by(seals.c.number)
+        .execution_options(stream_results=True, yield_per=batch)
+    )
+    try:
+        for row in result:
+            yield _seal_of(row)
+    finally:
+        result.close()
+
+
+def insert_seal(conn: Connection, seal: Seal, *, cut: int | None, chunk_roots: bytes) -> None:
+    conn.execute(
+        insert(seals).values(
+            number=seal.number,
+            entries=seal.entries,
+            root=seal.root,
+            previous=seal.previous,
+            sealed_at=seal.sealed_at,
+            hash=seal.hash,
+            cut=cut,
+            chunk_roots=chunk_roots,
+        )
+    )
+
+
+def _leaf_columns(conn: Connection) -> tuple[Any, ...]:
+    e, p = journal_entries, postings
+    return (
+        _uuid_text(conn, e.c.id),
+        _utc_text(conn, e.c.posted_at),
+        type_coerce(e.c.type, String),
+        type_coerce(e.c.reference, String),
+        _uuid_text(conn, p.c.ledger_account_id),
+        type_coerce(p.c.asset, String),
+        type_coerce(p.c.amount, BigInteger),
+    )
+
+
+def unsealed_postings(conn: Connection, previous_cut: int, cut: int | None) -> Batches:
+    """The postings of the entries the next seal takes, in seal order (the order
+    of their leaves), then by line: batches of (entry_id, posted_at, type,
+    reference, ledger_account_id, asset, amount), text as the exports return it.
+
+    PostgreSQL: entries with ``previous_cut <= xact_id < cut``, by transaction id
+    then entry id. SQLite: entries in no seal, by rowid (insert order).
+    """
+    e, p = journal_entries, postings
+    stmt = select(*_leaf_columns(conn)).select_from(e.join(p, p.c.entry_id == e.c.id))
+    if conn.dialect.name == "postgresql":
+        assert cut is not None
+        stmt = stmt.where(e.c.xact_id >= previous_cut, e.c.xact_id < cut).order_by(
+            e.c.xact_id, e.c.id, p.c.line
+        )
+    else:
+        sealed = exists().where(seal_entries.c.entry_id == e.c.id)
+        stmt = stmt.where(~sealed).order_by(literal_column("journal_entries.rowid"), p.c.line)
+    return _raw_batches(conn, stmt, BATCH_ROWS)
+
+
+def insert_members(
+    conn: Connection, number: int, first_leaf: int, entry_ids: list[str], leaf_hashes: list[bytes]
+) -> None:
+    """Record entries ``entry_ids`` (as :func:`unsealed_postings` returned them)
+    at leaves ``first_leaf, first_leaf + 1, ...`` of seal ``number``."""
+    if not entry_ids:
+        return
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text(
+                "INSERT INTO seal_entries (seal_number, leaf_index, entry_id, leaf_hash) "
+                "SELECT :number, :first + g.i - 1, g.id::uuid, g.h "
+                "FROM unnest(CAST(:ids AS text[]), CAST(:hashes AS bytea[])) "
+                "WITH ORDINALITY AS g(id, h, i)"
+            ),
+            {"number": number, "first": first_leaf, "ids": entry_ids, "hashes": leaf_hashes},
+        )
+        return
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    cursor = dbapi.cursor()
+    try:
+        cursor.executemany(
+            "INSERT INTO seal_entries (seal_number, leaf_index, entry_id, leaf_hash) "
+            "VALUES (?, ?, ?, ?)",
+            [
+                (number, first_leaf + i, entry_id, leaf_hash)
+                for i, (entry_id, leaf_hash) in enumerate(zip(entry_ids, leaf_hashes, strict=True))
+            ],
+        )
+    finally:
+        cursor.close()
+
+
+def sealed_postings(
+    conn: Connection, *, number: int | None = None, first_leaf: int = 0, end_leaf: int | None = None
+) -> Batches:
+    """The sealed entries as the journal holds them now, in seal then leaf order,
+    then by line: batches of (seal_number, leaf_index, leaf_hash, entry_id,
+    posted_at, type, reference, ledger_account_id, asset, amount). An entry gone
+    from the journal comes back as one row with ``posted_at`` NULL; one without
+    postings, with ``ledger_account_id`` NULL. ``number`` limits it to one seal,
+    ``first_leaf`` / ``end_leaf`` to the leaves ``[first_leaf, end_leaf)`` of it.
+    """
+    s, e, p = seal_entries, journal_entries, postings
+    stmt = (
+        select(
+            s.c.seal_number,
+            s.c.leaf_index,
+            type_coerce(s.c.leaf_hash, LargeBinary),
+            _uuid_text(conn, s.c.entry_id),
+            *_leaf_columns(conn)[1:],
+        )
+        .select_from(s.outerjoin(e, e.c.id == s.c.entry_id).outerjoin(p, p.c.entry_id == e.c.id))
+        .order_by(s.c.seal_number, s.c.leaf_index, p.c.line)
+    )
+    if number is not None:
+        stmt = stmt.where(s.c.seal_number == number, s.c.leaf_index >= first_leaf)
+        if end_leaf is not None:
+            stmt = stmt.where(s.c.leaf_index < end_leaf)
+    return _raw_batches(conn, stmt, BATCH_ROWS)
+
+
+def membership(conn: Connection, entry_id: uuid.UUID) -> tuple[int, int] | None:
+    """The seal and leaf index of an entry, if it is sealed."""
+    row = conn.execute(
+        select(seal_entries.c.seal_number, seal_entries.c.leaf_index).where(
+            seal_entries.c.entry_id == entry_id
+        )
+    ).first()
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
+def leaf_hashes(conn: Connection, number: int, first_leaf: int, end_leaf: int) -> list[bytes]:
+    """The stored leaf hashes of leaves ``[first_leaf, end_leaf)`` of a seal."""
+    s = seal_entries
+    rows = conn.execute(
+        select(s.c.leaf_hash)
+        .where(s.c.seal_number == number, s.c.leaf_index >= first_leaf, s.c.leaf_index < end_leaf)
+        .order_by(s.c.leaf_index)
+    )
+    return [bytes(row[0]) for row in rows]
+
+
+def entry_exists(conn: Connection, entry_id: uuid.UUID) -> bool:
+    return (
+        conn.execute(select(journal_entries.c.id).where(journal_entries.c.id == entry_id)).first()
+        is not None
+    )
+
+
+def unsealed_before(conn: Connection, cut: int, *, limit: int) -> list[tuple[str, int]]:
+    """PostgreSQL: entries whose transaction finished before ``cut`` (so a seal
+    up to that cut had to take them) but which are in no seal."""
+    e = journal_entries
+    rows = conn.execute(
+        select(_uuid_text(conn, e.c.id), e.c.xact_id)
+        .where(and_(e.c.xact_id < cut, ~exists().where(seal_entries.c.entry_id == e.c.id)))
+        .order_by(e.c.xact_id, e.c.id)
+        .limit(limit)
+    )
+    return [(str(row[0]), int(row[1])) for row in rows]
+
+
+def members_count(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(seal_entries)).scalar_one())

@@ -1,0 +1,403 @@
+"""Journal seals (API.md, Journal seals; DESIGN.md §9): seal, read, prove, verify.
+
+* :func:`seal` puts every entry committed since the last seal into seal n+1,
+  in one transaction beside the write path: deposits never wait for it (the
+  only shared thing is the sealers' own lock). Which entries, and why none is
+  lost or taken twice: :mod:`service.db.seals`.
+* :func:`proof` answers an entry's RFC 9162 inclusion proof from the seal's
+  chunk roots and one chunk's leaf hashes: O(log n) work, whatever the seal's size.
+* :func:`verify_seals` rebuilds every leaf from the journal as it is now and
+  compares it with the leaf hash sealed, recomputes every root and seal hash,
+  and follows the chain; the first seal and entry that differ are named.
+
+Leaves are made from the journal with the functions that format
+``journal.csv`` (:mod:`service.domain.exports`, :func:`format_minor`), so a
+leaf's values are the export's (:mod:`service.domain.seals`).
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from service.db import exports as export_queries
+from service.db import seals as queries
+from service.db.database import Database
+from service.db.ledger import load_assets
+from service.domain import merkle
+from service.domain.errors import Conflict, NotFound
+from service.domain.exports import csv_field, iso_from_utc_text, uuid_text
+from service.domain.money import format_minor
+from service.domain.seals import LeafPosting, Seal, leaf, make_seal, seal_hash
+from service.domain.timestamps import format_utc
+
+#: Leaves hashed and recorded per statement while sealing.
+MEMBERS_PER_INSERT = 10_000
+SEALS_COLUMNS = ("number", "sealed_at", "entries", "root", "previous", "hash")
+
+OnEntries = Callable[[int], None]
+
+
+class _Names:
+    """Ledger account names by id (UUID text), looked up a batch at a time and
+    kept in a bounded cache."""
+
+    LIMIT = 100_000
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self.names: dict[str, str] = {}
+
+    def load(self, batch: list[tuple[Any, ...]], column: int) -> dict[str, str]:
+        missing = {row[column] for row in batch if row[column] is not None} - self.names.keys()
+        if missing:
+            if len(self.names) + len(missing) > self.LIMIT:
+                self.names.clear()
+                missing = {row[column] for row in batch if row[column] is not None}
+            found = export_queries.ledger_account_names(self._conn, missing)
+            self.names.update({key: name for key, (name, _type) in found.items()})
+        return self.names
+
+
+@dataclass(slots=True)
+class _Entry:
+    """One entry read back from the journal: what its leaf is made of."""
+
+    entry_id: str
+    posted_at: str | None
+    type: str
+    reference: str
+    postings: list[LeafPosting]
+    seal_number: int = 0
+    leaf_index: int = 0
+    sealed_hash: bytes = b""
+
+    def leaf(self) -> bytes:
+        assert self.posted_at is not None
+        return leaf(
+            uuid_text(self.entry_id),
+            self.type,
+            iso_from_utc_text(self.posted_at),
+            self.reference,
+            self.postings,
+        )
+
+
+def _entries(
+    conn: Connection, batches: Iterator[list[tuple[Any, ...]]], *, sealed: bool
+) -> Iterator[_Entry]:
+    """Group posting rows into entries (an entry's rows may span two batches).
+
+    Rows are those of :func:`queries.unsealed_postings`, or with ``sealed`` of
+    :func:`queries.sealed_postings` (three more leading columns)."""
+    scales = {code: asset.scale for code, asset in load_assets(conn).items()}
+    names = _Names(conn)
+    offset = 3 if sealed else 0
+    current: _Entry | None = None
+    key: Any = None
+    for batch in batches:
+        known = names.load(batch, offset + 4)
+        for row in batch:
+            row_key = (row[0], row[1]) if sealed else row[0]
+            if row_key != key:
+                if current is not None:
+                    yield current
+                key = row_key
+                current = _Entry(row[offset], row[offset + 1], row[offset + 2], row[offset + 3], [])
+                if sealed:
+                    current.seal_number, current.leaf_index = row[0], row[1]
+                    current.sealed_hash = bytes(row[2])
+            account_id, asset, amount = row[offset + 4], row[offset + 5], row[offset + 6]
+            if account_id is not None:
+                assert current is not None
+                name = known.get(account_id, f"<unknown ledger account {uuid_text(account_id)}>")
+                scale = scales.get(asset, 0)
+                current.postings.append((name, asset, format_minor(amount, scale)))
+    if current is not None:
+        yield current
+
+
+# -- sealing ---------------------------------------------------------------------
+
+
+def seal(db: Database, now: datetime, *, on_entries: OnEntries | None = None) -> Seal | None:
+    """Seal every entry committed since the last seal; None when there is none."""
+    with db.write() as tx:
+        queries.lock_sealing(tx)
+        last = queries.last_seal(tx)
+        number = 1 if last is None else last.seal.number + 1
+        previous_cut = 0 if last is None or last.cut is None else last.cut
+        cut = queries.current_cut(tx)
+        chunks: list[bytes] = []
+        chunk: list[bytes] = []
+        ids: list[str] = []
+        hashes: list[bytes] = []
+        count = 0
+        leaf_hash, chunk_leaves, root_of = merkle.leaf_hash, merkle.CHUNK_LEAVES, merkle.root_of
+        for entry in _entries(tx, queries.unsealed_postings(tx, previous_cut, cut), sealed=False):
+            digest = leaf_hash(entry.leaf())
+            chunk.append(digest)
+            if len(chunk) == chunk_leaves:
+                chunks.append(root_of(chunk))
+                chunk = []
+            ids.append(entry.entry_id)
+            hashes.append(digest)
+            if len(ids) == MEMBERS_PER_INSERT:
+                queries.insert_members(tx, number, count, ids, hashes)
+                count += len(ids)
+                if on_entries is not None:
+                    on_entries(len(ids))
+                ids, hashes = [], []
+        if ids:
+            queries.insert_members(tx, number, count, ids, hashes)
+            count += len(ids)
+            if on_entries is not None:
+                on_entries(len(ids))
+        if count == 0:
+            return None
+        if chunk:
+            chunks.append(root_of(chunk))
+        root = root_of(chunks).hex()
+        result = make_seal(number, count, root, None if last is None else last.seal.hash, now)
+        queries.insert_seal(tx, result, cut=cut, chunk_roots=b"".join(chunks))
+        return result
+
+
+# -- reading ---------------------------------------------------------------------
+
+
+def _not_found(number: int) -> NotFound:
+    return NotFound(f"there is no seal {number}", code="seal_not_found")
+
+
+def get_seal(db: Database, number: int) -> Seal:
+    with db.read() as conn:
+        found = queries.find_seal(conn, number)
+    if found is None:
+        raise _not_found(number)
+    return found.seal
+
+
+def latest_seal(db: Database) -> Seal:
+    with db.read() as conn:
+        found = queries.last_seal(conn)
+    if found is None:
+        raise NotFound("nothing has been sealed yet", code="seal_not_found")
+    return found.seal
+
+
+def list_seals(db: Database, after: int, limit: int) -> tuple[list[Seal], int]:
+    """Seals after number ``after``, ascending, and the ``next_after`` cursor."""
+    with db.read() as conn:
+        items = queries.list_seals(conn, after, limit)
+    return items, items[-1].number if items else after
+
+
+def proof(db: Database, entry_id: uuid.UUID) -> dict[str, Any]:
+    """The RFC 9162 inclusion proof of an entry in its seal.
+
+    404 ``entry_not_found`` for an unknown entry, 409 ``entry_not_sealed`` for
+    one that no seal holds yet. The leaf is rebuilt from the journal as it is
+    now, so a proof of an entry changed since it was sealed does not verify.
+    """
+    with db.read() as conn:
+        found = queries.membership(conn, entry_id)
+        if found is None:
+            if not queries.entry_exists(conn, entry_id):
+                raise NotFound(f"there is no journal entry {entry_id}", code="entry_not_found")
+            raise Conflict(
+                f"journal entry {entry_id} is not sealed yet; it goes into the next seal",
+                code="entry_not_sealed",
+            )
+        number, index = found
+        sealed = queries.find_seal(conn, number)
+        assert sealed is not None, "membership names a seal that does not exist"
+        chunk = index // merkle.CHUNK_LEAVES
+        start = chunk * merkle.CHUNK_LEAVES
+        end = min(start + merkle.CHUNK_LEAVES, sealed.seal.entries)
+        leaves = queries.leaf_hashes(conn, number, start, end)
+        rows = queries.sealed_postings(conn, number=number, first_leaf=index, end_leaf=index + 1)
+        entry = next(_entries(conn, rows, sealed=True))
+    if entry.posted_at is None:
+        raise NotFound(
+            f"journal entry {entry_id} is missing from the journal", code="entry_not_found"
+        )
+    tree = merkle.ChunkedTree(
+        sealed.seal.entries, merkle.split_hashes(sealed.chunk_roots), chunk, leaves
+    )
+    return {
+        "entry_id": str(entry_id),
+        "seal": sealed.seal.as_dict(),
+        "leaf_index": index,
+        "leaf": base64.b64encode(entry.leaf()).decode("ascii"),
+        "audit_path": [h.hex() for h in tree.path(index)],
+    }
+
+
+def seals_csv(db: Database) -> Generator[str, None, None]:
+    """``seals.csv``: ``number,sealed_at,entries,root,previous,hash``, streamed in
+    number order (CRLF, like the other exports)."""
+    with db.read() as conn:
+        export_queries.snapshot(conn)
+        yield ",".join(SEALS_COLUMNS) + "\r\n"
+        lines: list[str] = []
+        for row in queries.stream_seals(conn):
+            s = row.seal
+            lines.append(
+                f"{s.number},{format_utc(s.sealed_at)},{s.entries},{s.root},"
+                f"{csv_field(s.previous or '')},{s.hash}\r\n"
+            )
+            if len(lines) == 2000:
+                yield "".join(lines)
+                lines = []
+        if lines:
+            yield "".join(lines)
+
+
+# -- verification ------------------------------------------------------------------
+
+_LIMIT = 20
+
+
+class _Problems(list[str]):
+    """Problems found so far; stops the check (:class:`_Enough`) at the limit."""
+
+    def add(self, message: str) -> None:
+        self.append(message)
+        if len(self) >= _LIMIT:
+            raise _Enough
+
+
+class _Enough(Exception):
+    pass
+
+
+def verify_seals(
+    db: Database,
+    *,
+    pinned: tuple[int, str] | None = None,
+    on_entries: OnEntries | None = None,
+) -> list[str]:
+    """Every seal recomputed from the journal as it is now; problems, first first.
+
+    Per seal: every member entry still exists and its leaf (rebuilt now) hashes
+    to the leaf hash sealed (else the first such entry is named), the leaves are
+    0..n-1, the chunk roots and the root follow from the leaf hashes, the hash
+    follows from the seal's fields, and ``previous`` is the hash of the seal
+    before (numbers contiguous from 1). On PostgreSQL, every entry whose
+    transaction finished before the last cut is in a seal. ``pinned`` =
+    (number, hash) of a seal kept outside the database, which must match.
+    """
+    problems = _Problems()
+    with db.read() as conn:
+        export_queries.snapshot(conn)
+        try:
+            last = _check_chain(conn, problems, pinned, on_entries)
+            if last is not None and last.cut is not None:
+                for entry_id, _xact in queries.unsealed_before(conn, last.cut, limit=_LIMIT):
+                    problems.add(
+                        f"entry {uuid_text(entry_id)} was committed before seal "
+                        f"{last.seal.number} was cut but is in no seal"
+                    )
+        except _Enough:
+            pass
+    return list(problems)
+
+
+def _check_chain(
+    conn: Connection,
+    problems: _Problems,
+    pinned: tuple[int, str] | None,
+    on_entries: OnEntries | None,
+) -> queries.SealRow | None:
+    """Walk the seals and their members side by side (both in number order)."""
+    members = _entries(conn, queries.sealed_postings(conn), sealed=True)
+    pending = next(members, None)
+    previous_hash: str | None = None
+    last: queries.SealRow | None = None
+    pinned_seen = False
+    for row in queries.stream_seals(conn):
+        s = row.seal
+        expected = 1 if last is None else last.seal.number + 1
+        if s.number != expected:
+            problems.add(f"seal {expected} is missing: the next seal is {s.number}")
+        if s.previous != previous_hash:
+            problems.add(
+                f"seal {s.number}: previous is {s.previous} but the hash of the seal before "
+                f"is {previous_hash}"
+            )
+        if seal_hash(s.number, s.entries, s.root, s.previous, s.sealed_at) != s.hash:
+            problems.add(f"seal {s.number}: its hash does not match its fields")
+        if pinned is not None and pinned[0] == s.number:
+            pinned_seen = True
+            if pinned[1] != s.hash:
+                problems.add(
+                    f"seal {s.number}: hash {s.hash} differs from the one kept outside the "
+                    f"database, {pinned[1]}"
+                )
+        previous_hash, last = s.hash, row
+        while pending is not None and pending.seal_number < s.number:
+            problems.add(
+                f"entry {uuid_text(pending.entry_id)} is recorded in seal "
+                f"{pending.seal_number}, which does not exist"
+            )
+            pending = next(members, None)
+        stored: list[bytes] = []
+        intact = True
+        while pending is not None and pending.seal_number == s.number:
+            entry = pending
+            if entry.leaf_index != len(stored):
+                problems.add(f"seal {s.number}: leaf {len(stored)} is missing")
+                intact = False
+                stored.append(b"")
+                continue
+            if entry.posted_at is None:
+                digest, change = b"", "is missing from the journal"
+            else:
+                digest, change = merkle.leaf_hash(entry.leaf()), "differs from what was sealed"
+            if intact and digest != entry.sealed_hash:
+                problems.add(
+                    f"seal {s.number}: entry {uuid_text(entry.entry_id)} "
+                    f"(leaf {entry.leaf_index}) {change}"
+                )
+                intact = False
+            stored.append(entry.sealed_hash)
+            pending = next(members, None)
+        if on_entries is not None:
+            on_entries(len(stored))
+        if len(stored) != s.entries:
+            problems.add(f"seal {s.number}: holds {len(stored)} entries but says {s.entries}")
+        elif intact:
+            chunks = merkle.chunk_roots(stored)
+            if merkle.root_of(chunks).hex() != s.root:
+                problems.add(f"seal {s.number}: its root does not match its leaf hashes")
+            elif b"".join(chunks) != row.chunk_roots:
+                problems.add(f"seal {s.number}: its chunk roots do not match its leaf hashes")
+    if pending is not None:
+        problems.add(
+            f"entry {uuid_text(pending.entry_id)} is recorded in seal {pending.seal_number}, "
+            "which does not exist"
+        )
+    if pinned is not None and not pinned_seen:
+        problems.add(f"seal {pinned[0]} (kept outside the database) does not exist")
+    return last
+
+
+def parse_pinned(text: str) -> tuple[int, str]:
+    """``NUMBER:HASH`` (the ``--seal`` option); ValueError when malformed."""
+    number, sep, value = text.partition(":")
+    value = value.strip().lower()
+    if not sep or not number.strip().isdigit() or len(value) != 64:
+        raise ValueError("expected NUMBER:HASH, the hash as 64 hex digits")
+    int(value, 16)
+    return int(number), value
+
+
+def seal_dict(value: Seal | None) -> dict[str, Any]:
+    return {"sealed": 0} if value is None else value.as_dict()

@@ -41,6 +41,8 @@ OWN_PG = "LEDGER_TEST_POSTGRES_URL" not in os.environ
 REQUIRE_PG = os.environ.get("LEDGER_REQUIRE_POSTGRES") == "1"
 
 _TABLES_TO_EMPTY = [
+    "seal_entries",
+    "seals",
     "withdrawals",
     "chargebacks",
     "rates",

@@ -48,7 +48,7 @@ from sqlalchemy import (
     type_coerce,
 )
 
-from service.db.exports import Batches, _raw_batches, _utc_text, _uuid_text
+from service.db.exports import Batches, _prefetched, _raw_batches, _utc_text, _uuid_text
 from service.db.tables import journal_entries, postings, seal_entries, seals
 from service.domain.seals import Seal
 
@@ -168,7 +168,8 @@ def unsealed_postings(conn: Connection, previous_cut: int, cut: int | None) -> B
     else:
         sealed = exists().where(seal_entries.c.entry_id == e.c.id)
         stmt = stmt.where(~sealed).order_by(literal_column("journal_entries.rowid"), p.c.line)
-    return _raw_batches(conn, stmt, BATCH_ROWS)
+    batches = _raw_batches(conn, stmt, BATCH_ROWS)
+    return _prefetched(batches) if conn.dialect.name == "postgresql" else batches
 
 
 def insert_members(
@@ -231,7 +232,8 @@ def sealed_postings(
         stmt = stmt.where(s.c.seal_number == number, s.c.leaf_index >= first_leaf)
         if end_leaf is not None:
             stmt = stmt.where(s.c.leaf_index < end_leaf)
-    return _raw_batches(conn, stmt, BATCH_ROWS)
+    batches = _raw_batches(conn, stmt, BATCH_ROWS)
+    return _prefetched(batches) if conn.dialect.name == "postgresql" else batches
 
 
 def membership(conn: Connection, entry_id: uuid.UUID) -> tuple[int, int] | None:

@@ -47,6 +47,21 @@ def canonical_json(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+class _Names(dict[str, str]):
+    """:func:`json_string` memoized for values repeated on many leaves (account
+    names, asset codes, entry types); bounded."""
+
+    LIMIT = 100_000
+
+    def __missing__(self, key: str) -> str:
+        if len(self) >= self.LIMIT:
+            self.clear()
+        value = self[key] = json_string(key)
+        return value
+
+
+_names = _Names()
+
 #: One posting of a leaf: account name, asset code, signed amount text.
 LeafPosting = tuple[str, str, str]
 
@@ -57,13 +72,16 @@ def leaf(
     """The leaf of one entry, from its ``journal.csv`` values (see the module
     docstring). Written out by hand because it runs for every entry sealed or
     verified; equal to :func:`canonical_json` of the same object (tested)."""
+    names = _names
     lines = ",".join(
-        f'{{"account":{json_string(account)},"amount":"{amount}","asset":{json_string(asset)}}}'
-        for account, asset, amount in postings
+        [
+            f'{{"account":{names[account]},"amount":"{amount}","asset":{names[asset]}}}'
+            for account, asset, amount in postings
+        ]
     )
     return (
         f'{{"entry_id":"{entry_id}","posted_at":"{posted_at}","postings":[{lines}],'
-        f'"reference":{json_string(reference)},"type":{json_string(entry_type)}}}'
+        f'"reference":{json_string(reference)},"type":{names[entry_type]}}}'
     ).encode()
 
 

@@ -18,8 +18,11 @@ leaf's values are the export's (:mod:`service.domain.seals`).
 from __future__ import annotations
 
 import base64
+import queue
+import threading
 import uuid
 from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -89,41 +92,123 @@ class _Entry:
         )
 
 
+def _unknown(account_id: str) -> str:
+    return f"<unknown ledger account {uuid_text(account_id)}>"
+
+
 def _entries(
     conn: Connection, batches: Iterator[list[tuple[Any, ...]]], *, sealed: bool
 ) -> Iterator[_Entry]:
     """Group posting rows into entries (an entry's rows may span two batches).
 
     Rows are those of :func:`queries.unsealed_postings`, or with ``sealed`` of
-    :func:`queries.sealed_postings` (three more leading columns)."""
+    :func:`queries.sealed_postings` (three more leading columns). The loop runs
+    for every posting sealed or verified, so it unpacks rows whole and looks
+    names and scales up in plain dicts."""
     scales = {code: asset.scale for code, asset in load_assets(conn).items()}
     names = _Names(conn)
-    offset = 3 if sealed else 0
     current: _Entry | None = None
+    postings: list[LeafPosting] = []
     key: Any = None
-    for batch in batches:
-        known = names.load(batch, offset + 4)
-        for row in batch:
-            row_key = (row[0], row[1]) if sealed else row[0]
-            if row_key != key:
-                if current is not None:
-                    yield current
-                key = row_key
-                current = _Entry(row[offset], row[offset + 1], row[offset + 2], row[offset + 3], [])
-                if sealed:
-                    current.seal_number, current.leaf_index = row[0], row[1]
-                    current.sealed_hash = bytes(row[2])
-            account_id, asset, amount = row[offset + 4], row[offset + 5], row[offset + 6]
-            if account_id is not None:
-                assert current is not None
-                name = known.get(account_id, f"<unknown ledger account {uuid_text(account_id)}>")
-                scale = scales.get(asset, 0)
-                current.postings.append((name, asset, format_minor(amount, scale)))
+    if not sealed:
+        for batch in batches:
+            known = names.load(batch, 4)
+            for entry_id, posted_at, entry_type, reference, account_id, asset, amount in batch:
+                if entry_id != key:
+                    if current is not None:
+                        yield current
+                    key, postings = entry_id, []
+                    current = _Entry(entry_id, posted_at, entry_type, reference, postings)
+                postings.append(
+                    (
+                        known.get(account_id) or _unknown(account_id),
+                        asset,
+                        format_minor(amount, scales.get(asset, 0)),
+                    )
+                )
+    else:
+        for batch in batches:
+            known = names.load(batch, 7)
+            for row in batch:
+                number, index, sealed_hash, entry_id, posted_at, entry_type, reference = row[:7]
+                if (number, index) != key:
+                    if current is not None:
+                        yield current
+                    key, postings = (number, index), []
+                    current = _Entry(entry_id, posted_at, entry_type, reference, postings)
+                    current.seal_number, current.leaf_index = number, index
+                    current.sealed_hash = bytes(sealed_hash)
+                account_id, asset, amount = row[7:]
+                if account_id is not None:
+                    postings.append(
+                        (
+                            known.get(account_id) or _unknown(account_id),
+                            asset,
+                            format_minor(amount, scales.get(asset, 0)),
+                        )
+                    )
     if current is not None:
         yield current
 
 
 # -- sealing ---------------------------------------------------------------------
+
+
+class _Recorder:
+    """Records membership rows on the sealer's connection from a helper thread,
+    while the caller reads and hashes the next entries: on PostgreSQL the
+    inserts (index maintenance in the server) overlap with the reading (another
+    connection, another server process) and with the hashing (the client).
+    At most two batches wait. The caller must not use the connection until
+    :meth:`finish` returns."""
+
+    def __init__(self, tx: Connection, number: int, on_entries: OnEntries | None) -> None:
+        self._tx = tx
+        self._number = number
+        self._on_entries = on_entries
+        self._queue: queue.Queue[tuple[int, list[str], list[bytes]] | None] = queue.Queue(2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="ledger-seal-recorder", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self._error is not None:
+                continue
+            first, ids, hashes = item
+            try:
+                queries.insert_members(self._tx, self._number, first, ids, hashes)
+            except BaseException as exc:  # raised in the caller's thread by finish()
+                self._error = exc
+                continue
+            if self._on_entries is not None:
+                self._on_entries(len(ids))
+
+    def add(self, first: int, ids: list[str], hashes: list[bytes]) -> None:
+        if self._error is not None:
+            self.finish()
+        self._queue.put((first, ids, hashes))
+
+    def finish(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+@contextmanager
+def _journal_reader(db: Database, tx: Connection) -> Iterator[Connection]:
+    """Where the sealer reads the entries to seal. PostgreSQL: a connection of
+    its own, opened after the cut was taken, so its snapshot sees every
+    transaction below the cut finished (the set is fixed from then on) and its
+    reading runs beside the sealer's inserts. SQLite: the sealer's own
+    transaction, which holds the write lock."""
+    if tx.dialect.name != "postgresql":
+        yield tx
+        return
+    with db.read() as reader:
+        yield reader
 
 
 def seal(db: Database, now: datetime, *, on_entries: OnEntries | None = None) -> Seal | None:
@@ -140,25 +225,27 @@ def seal(db: Database, now: datetime, *, on_entries: OnEntries | None = None) ->
         hashes: list[bytes] = []
         count = 0
         leaf_hash, chunk_leaves, root_of = merkle.leaf_hash, merkle.CHUNK_LEAVES, merkle.root_of
-        for entry in _entries(tx, queries.unsealed_postings(tx, previous_cut, cut), sealed=False):
-            digest = leaf_hash(entry.leaf())
-            chunk.append(digest)
-            if len(chunk) == chunk_leaves:
-                chunks.append(root_of(chunk))
-                chunk = []
-            ids.append(entry.entry_id)
-            hashes.append(digest)
-            if len(ids) == MEMBERS_PER_INSERT:
-                queries.insert_members(tx, number, count, ids, hashes)
+        recorder = _Recorder(tx, number, on_entries)
+        try:
+            with _journal_reader(db, tx) as reader:
+                rows = queries.unsealed_postings(reader, previous_cut, cut)
+                for entry in _entries(reader, rows, sealed=False):
+                    digest = leaf_hash(entry.leaf())
+                    chunk.append(digest)
+                    if len(chunk) == chunk_leaves:
+                        chunks.append(root_of(chunk))
+                        chunk = []
+                    ids.append(entry.entry_id)
+                    hashes.append(digest)
+                    if len(ids) == MEMBERS_PER_INSERT:
+                        recorder.add(count, ids, hashes)
+                        count += len(ids)
+                        ids, hashes = [], []
+            if ids:
+                recorder.add(count, ids, hashes)
                 count += len(ids)
-                if on_entries is not None:
-                    on_entries(len(ids))
-                ids, hashes = [], []
-        if ids:
-            queries.insert_members(tx, number, count, ids, hashes)
-            count += len(ids)
-            if on_entries is not None:
-                on_entries(len(ids))
+        finally:
+            recorder.finish()
         if count == 0:
             return None
         if chunk:

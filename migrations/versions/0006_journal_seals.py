@@ -7,14 +7,13 @@ databases; PostgreSQL also refuses TRUNCATE).
 
 ``journal_entries.xact_id`` (PostgreSQL) is the id of the transaction that
 wrote the entry, filled by the column's default (``pg_current_xact_id()``, no
-extra statement or round trip on the write path). A seal records the cut
-``pg_snapshot_xmin`` of the sealer's snapshot: every transaction with a lower id
-had finished by then, so seal n+1 takes exactly the entries with
-``cut(n) <= xact_id < cut(n+1)``, all committed and visible, and an entry whose
-transaction was still open goes into a later seal, never lost. Existing rows
-get the migration's own transaction id, below any later cut, so the first seal
-takes them. SQLite leaves the column NULL: its writers are serialized, and the
-sealer (holding the write lock) seals every entry not sealed yet.
+extra statement or round trip on the write path). A seal takes every committed
+entry in no seal yet; it records the cut ``pg_snapshot_xmin`` of its snapshot
+(every transaction with a lower id had finished), so the next seal only looks
+at entries with ``xact_id >= cut`` (service/db/seals.py says why that is
+enough). Existing rows get the migration's own transaction id, so the first
+seal takes them. SQLite leaves the column NULL: its writers are serialized,
+and the sealer (holding the write lock) seals every entry not sealed yet.
 
 Revision ID: 0006
 Revises: 0005

@@ -1,26 +1,26 @@
 """Persistence of journal seals: the cut, the entries a seal takes, membership.
 
-**The cut** (which committed entries seal n+1 takes, DESIGN.md §8 and §9): an
-id taken at insert time is not commit order, so "every entry after the last
-one sealed" would miss an entry whose transaction commits late.
-
-* PostgreSQL: each entry carries the id of the transaction that wrote it
-  (``xact_id``, a column default: nothing more on the write path). The sealer
-  reads ``cut = pg_snapshot_xmin(pg_current_snapshot())``: every transaction
-  with a lower id has finished, so the set of committed entries with
-  ``previous cut <= xact_id < cut`` can no longer change, and is all visible.
-  Later transactions get higher ids; a transaction still open (whatever its
-  id) has ``xact_id >= cut`` and goes into a later seal. Cuts never go down.
-* SQLite: writers are serialized (``BEGIN IMMEDIATE``) and the sealer holds the
-  write lock, so nothing is in flight: seal n+1 takes every entry in no seal,
-  in insert order (rowid).
+**Which entries** seal n+1 takes: every committed entry in no seal yet
+(``seal_entries.entry_id`` is unique, so the database itself refuses an entry
+in two seals). An entry whose transaction is still open is invisible to the
+sealer and goes into a later seal, never lost. Looking at the whole journal
+every time would cost O(journal), so on PostgreSQL each entry carries the id
+of the transaction that wrote it (``xact_id``, a column default: nothing more
+on the write path), and each seal records its **cut**,
+``pg_snapshot_xmin(pg_current_snapshot())`` taken before it reads: every
+transaction with a lower id had finished, so all their entries were visible
+to that seal and are sealed by it or before. The next seal then only looks at
+``xact_id >= cut`` (an index range) minus what is sealed. A transaction left
+open anywhere on the server holds the cut back, which widens that range but
+never delays an entry (unlike a pure ``cut(n) <= xact_id < cut(n+1)`` range,
+which would stall every seal behind it). SQLite: writers are serialized and
+the sealer holds the write lock, so nothing is in flight; the sealer looks at
+every entry in no seal, in insert order (rowid).
 
 **Sealers at once**: PostgreSQL serializes them with a transaction advisory
 lock taken before anything is read (the reads that follow are READ COMMITTED
 statements, so each sees the seal the previous holder committed); SQLite's
-write lock does it. Numbers are contiguous, ranges never overlap, and
-``seal_entries.entry_id`` is unique, so the database itself refuses an entry in
-two seals.
+write lock does it. Numbers are contiguous from 1, and no entry is in two seals.
 
 The journal is read back as the exports read it (:mod:`service.db.exports`):
 plain tuples from the driver's cursor, ids and times as text, a batch at a time.
@@ -150,23 +150,25 @@ def _leaf_columns(conn: Connection) -> tuple[Any, ...]:
     )
 
 
-def unsealed_postings(conn: Connection, previous_cut: int, cut: int | None) -> Batches:
+def unsealed_postings(conn: Connection, previous_cut: int) -> Batches:
     """The postings of the entries the next seal takes, in seal order (the order
     of their leaves), then by line: batches of (entry_id, posted_at, type,
     reference, ledger_account_id, asset, amount), text as the exports return it.
 
-    PostgreSQL: entries with ``previous_cut <= xact_id < cut``, by transaction id
-    then entry id. SQLite: entries in no seal, by rowid (insert order).
+    Every committed entry in no seal yet: on PostgreSQL only those with
+    ``xact_id >= previous_cut`` need looking at (every lower transaction had
+    finished when the previous seal read the journal, so its entries are
+    sealed), ordered by transaction id then entry id; on SQLite all, by rowid
+    (insert order).
     """
     e, p = journal_entries, postings
     stmt = select(*_leaf_columns(conn)).select_from(e.join(p, p.c.entry_id == e.c.id))
+    sealed = exists().where(seal_entries.c.entry_id == e.c.id)
     if conn.dialect.name == "postgresql":
-        assert cut is not None
-        stmt = stmt.where(e.c.xact_id >= previous_cut, e.c.xact_id < cut).order_by(
+        stmt = stmt.where(e.c.xact_id >= previous_cut, ~sealed).order_by(
             e.c.xact_id, e.c.id, p.c.line
         )
     else:
-        sealed = exists().where(seal_entries.c.entry_id == e.c.id)
         stmt = stmt.where(~sealed).order_by(literal_column("journal_entries.rowid"), p.c.line)
     batches = _raw_batches(conn, stmt, BATCH_ROWS)
     return _prefetched(batches) if conn.dialect.name == "postgresql" else batches

@@ -228,7 +228,7 @@ def seal(db: Database, now: datetime, *, on_entries: OnEntries | None = None) ->
         recorder = _Recorder(tx, number, on_entries)
         try:
             with _journal_reader(db, tx) as reader:
-                rows = queries.unsealed_postings(reader, previous_cut, cut)
+                rows = queries.unsealed_postings(reader, previous_cut)
                 for entry in _entries(reader, rows, sealed=False):
                     digest = leaf_hash(entry.leaf())
                     chunk.append(digest)

@@ -55,10 +55,9 @@ def upgrade() -> None:
             ),
         )
         op.create_index("ix_journal_entries_xact_id", "journal_entries", ["xact_id"])
-    else:
-        with op.batch_alter_table("journal_entries") as batch_op:
-            batch_op.add_column(sa.Column("xact_id", sa.BigInteger(), nullable=True))
-            batch_op.create_index("ix_journal_entries_xact_id", ["xact_id"])
+    else:  # in place (ALTER TABLE ADD COLUMN), keeping the journal's triggers
+        op.execute("ALTER TABLE journal_entries ADD COLUMN xact_id BIGINT")
+        op.create_index("ix_journal_entries_xact_id", "journal_entries", ["xact_id"])
     op.create_table(
         "seals",
         sa.Column("number", sa.Integer(), autoincrement=False, nullable=False),
@@ -119,6 +118,8 @@ def downgrade() -> None:
         op.drop_index("ix_journal_entries_xact_id", table_name="journal_entries")
         op.drop_column("journal_entries", "xact_id")
     else:
-        with op.batch_alter_table("journal_entries") as batch_op:
-            batch_op.drop_index("ix_journal_entries_xact_id")
-            batch_op.drop_column("xact_id")
+        # Not a batch (table copy): that would drop the journal's triggers and
+        # trip over postings_apply, which names the table. SQLite >= 3.35 drops
+        # an unindexed column in place.
+        op.drop_index("ix_journal_entries_xact_id", table_name="journal_entries")
+        op.execute("ALTER TABLE journal_entries DROP COLUMN xact_id")

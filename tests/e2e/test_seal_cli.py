@@ -133,14 +133,16 @@ def test_a_transaction_committing_late_lands_in_a_later_seal(db: Database) -> No
                 text("SELECT id FROM journal_entries ORDER BY xact_id DESC LIMIT 1")
             ).scalar_one()
         made_while_open = [seals.seal(db, datetime.now(UTC)) for _ in range(3)]
-        assert late and sealed_in(db, late[0]) is None
+        assert late
+        assert sealed_in(db, late[0]) is None
     finally:
         release.set()
         thread.join()
     seal_everything(db)
     last_while_open = max((s.number for s in made_while_open if s is not None), default=0)
     late_seal = sealed_in(db, late[0])
-    assert late_seal is not None and late_seal > last_while_open
+    assert late_seal is not None
+    assert late_seal > last_while_open
     # the deposit that committed while the late one was open did not wait for it
     assert sealed_in(db, after) is not None
     assert seals.verify_seals(db) == []

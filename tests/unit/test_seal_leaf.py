@@ -17,7 +17,11 @@ TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 
 
 def as_object(
-    entry_id: str, entry_type: str, posted_at: str, reference: str, postings: list[tuple[str, str, str]]
+    entry_id: str,
+    entry_type: str,
+    posted_at: str,
+    reference: str,
+    postings: list[tuple[str, str, str]],
 ) -> dict[str, object]:
     return {
         "entry_id": entry_id,
@@ -49,7 +53,9 @@ def test_a_deposit_leaf_is_exactly_its_canonical_json() -> None:
 @given(
     TEXT,
     TEXT,
-    st.lists(st.tuples(TEXT, TEXT, st.from_regex(r"-?[0-9]{1,5}\.[0-9]{2}", fullmatch=True)), max_size=4),
+    st.lists(
+        st.tuples(TEXT, TEXT, st.from_regex(r"-?[0-9]{1,5}\.[0-9]{2}", fullmatch=True)), max_size=4
+    ),
 )
 def test_leaf_is_rfc8785_for_any_text(
     entry_type: str, reference: str, postings: list[tuple[str, str, str]]

@@ -21,6 +21,8 @@ SCRIPTS = [
     ["bench.release_holds", "--holds", "100000"],
     ["bench.balance_read", "--postings", "1000000"],
     ["bench.export_journal", "--postgresql"],
+    ["bench.seals"],
+    ["bench.seals", "--column-cost"],
 ]
 
 

@@ -150,6 +150,27 @@ def verdicts(r: dict[str, Any]) -> list[str]:
                 rows >= 200_000 and rss < 100,
                 f"{rows:,.0f} rows/s (target ≥ 200,000), peak RSS {rss:.0f} MB (target < 100)",
             )
+    if "seals" in r:
+        f = r["seals"]
+        line(
+            "seals (sealing rate)",
+            f["seal_entries_per_s"] >= 100_000 and f["seal_peak_rss_mb"] < 200,
+            f"{f['entries']:,.0f} entries sealed at {f['seal_entries_per_s']:,.0f}/s "
+            f"(target ≥ 100,000), peak RSS {f['seal_peak_rss_mb']:.0f} MB (target < 200); "
+            f"verify {f['verify_seconds']:.1f} s",
+        )
+        line(
+            "seals (deposits with a sealer every second)",
+            f["deposit_ratio"] >= 0.95,
+            f"{f['deposit_ratio']:.3f}x the deposits/s without (target ≥ 0.95)",
+        )
+    if "seals_xact_id_column" in r:
+        f = r["seals_xact_id_column"]
+        line(
+            "seals (xact_id column on the write path)",
+            f["deposit_ratio"] >= 0.95,
+            f"{f['deposit_ratio']:.3f}x the deposits/s of revision 0005 (target ≥ 0.95)",
+        )
     return lines
 
 

@@ -54,10 +54,10 @@ def upgrade() -> None:
                 "xact_id", sa.BigInteger(), server_default=sa.text(_PG_XACT_DEFAULT), nullable=True
             ),
         )
-        op.create_index("ix_journal_entries_xact_id", "journal_entries", ["xact_id"])
+        op.create_index("ix_journal_entries_xact_id", "journal_entries", ["xact_id", "id"])
     else:  # in place (ALTER TABLE ADD COLUMN), keeping the journal's triggers
         op.execute("ALTER TABLE journal_entries ADD COLUMN xact_id BIGINT")
-        op.create_index("ix_journal_entries_xact_id", "journal_entries", ["xact_id"])
+        op.create_index("ix_journal_entries_xact_id", "journal_entries", ["xact_id", "id"])
     op.create_table(
         "seals",
         sa.Column("number", sa.Integer(), autoincrement=False, nullable=False),

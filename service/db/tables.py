@@ -130,7 +130,9 @@ journal_entries = Table(
     #: Commit-order marker for sealing (PostgreSQL: the writing transaction's id,
     #: ``pg_current_xact_id()``, set by the column's default; NULL on SQLite,
     #: whose writers are serialized). Migration 0006 says why.
-    Column("xact_id", BigInteger, nullable=True, index=True),
+    Column("xact_id", BigInteger, nullable=True),
+    #: The order a seal reads new entries in (no sort of the postings beyond each entry's).
+    Index("ix_journal_entries_xact_id", "xact_id", "id"),
 )
 
 #: No declared foreign keys: ``postings_apply`` checks the entry, ledger account,

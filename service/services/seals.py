@@ -435,14 +435,18 @@ def _check_chain(
                 f"{pending.seal_number}, which does not exist"
             )
             pending = next(members, None)
-        stored: list[bytes] = []
+        # The stored leaf hashes, folded into chunk roots as they come (memory
+        # stays O(n / CHUNK_LEAVES) whatever the seal's size).
+        chunks: list[bytes] = []
+        chunk: list[bytes] = []
+        leaves = 0
         intact = True
         while pending is not None and pending.seal_number == s.number:
             entry = pending
-            if entry.leaf_index != len(stored):
-                problems.add(f"seal {s.number}: leaf {len(stored)} is missing")
+            if entry.leaf_index != leaves:
+                problems.add(f"seal {s.number}: leaf {leaves} is missing")
                 intact = False
-                stored.append(b"")
+                leaves += 1
                 continue
             if entry.posted_at is None:
                 digest, change = b"", "is missing from the journal"
@@ -454,14 +458,19 @@ def _check_chain(
                     f"(leaf {entry.leaf_index}) {change}"
                 )
                 intact = False
-            stored.append(entry.sealed_hash)
+            chunk.append(entry.sealed_hash)
+            if len(chunk) == merkle.CHUNK_LEAVES:
+                chunks.append(merkle.root_of(chunk))
+                chunk = []
+            leaves += 1
             pending = next(members, None)
+        if chunk:
+            chunks.append(merkle.root_of(chunk))
         if on_entries is not None:
-            on_entries(len(stored))
-        if len(stored) != s.entries:
-            problems.add(f"seal {s.number}: holds {len(stored)} entries but says {s.entries}")
+            on_entries(leaves)
+        if leaves != s.entries:
+            problems.add(f"seal {s.number}: holds {leaves} entries but says {s.entries}")
         elif intact:
-            chunks = merkle.chunk_roots(stored)
             if merkle.root_of(chunks).hex() != s.root:
                 problems.add(f"seal {s.number}: its root does not match its leaf hashes")
             elif b"".join(chunks) != row.chunk_roots:

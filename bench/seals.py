@@ -9,7 +9,8 @@ On a throwaway PostgreSQL database (created and dropped, see :mod:`bench.common`
 2. seals all of it once (``service.services.seals.seal``) in a fresh child
    process: entries per second and the child's peak RSS, against the targets
    (at least 100,000 entries/s, under 200 MB);
-3. ``verify_seals`` over the same, in a fresh child process: seconds and peak RSS;
+3. ``verify_seals`` over the same, in a fresh child process: seconds and peak
+   RSS; then the latency of 200 inclusion proofs spread over that one seal;
 4. deposit throughput (service-level deposits, four threads in a child process)
    for S seconds without, then with, a sealer process sealing every second,
    alternated in R rounds because the machine is shared; the ratio is the
@@ -84,6 +85,37 @@ def verify_once(url: str) -> dict[str, float]:
     if problems:
         raise SystemExit(f"verify found problems: {problems[:3]}")
     return {"entries": checked, "seconds": seconds, "peak_rss_mb": _peak_mb()}
+
+
+def proofs(url: str) -> dict[str, float]:
+    """Inclusion proofs of 200 entries spread over the sealed journal: latency."""
+    from sqlalchemy import text
+
+    from service.services import seals
+
+    db = Database(url)
+    with db.read() as conn:
+        ids = [
+            row[0]
+            for row in conn.execute(
+                text(
+                    "SELECT entry_id FROM seal_entries WHERE leaf_index % "
+                    "greatest(1, (SELECT count(*) FROM seal_entries) / 200) = 0 LIMIT 200"
+                )
+            )
+        ]
+    times = []
+    for entry_id in ids:
+        started = time.perf_counter()
+        seals.proof(db, entry_id)
+        times.append((time.perf_counter() - started) * 1000)
+    db.dispose()
+    times.sort()
+    return {
+        "proofs": len(times),
+        "median_ms": statistics.median(times),
+        "p99_ms": times[int(len(times) * 0.99) - 1],
+    }
 
 
 def deposits_for(url: str, seconds: float) -> dict[str, float]:
@@ -177,6 +209,12 @@ def run(url: str, args: argparse.Namespace) -> None:
         f"peak RSS {verified['peak_rss_mb']:.0f} MB",
         flush=True,
     )
+    proved = _child("--proofs-only", url)
+    print(
+        f"inclusion proofs in a seal of {int(sealed['entries']):,} entries: median "
+        f"{proved['median_ms']:.1f} ms, p99 {proved['p99_ms']:.1f} ms ({int(proved['proofs'])})",
+        flush=True,
+    )
     without: list[float] = []
     with_sealer: list[float] = []
     for round_ in range(args.rounds):
@@ -207,6 +245,8 @@ def run(url: str, args: argparse.Namespace) -> None:
             "seal_peak_rss_mb": sealed["peak_rss_mb"],
             "verify_seconds": verified["seconds"],
             "verify_peak_rss_mb": verified["peak_rss_mb"],
+            "proof_median_ms": proved["median_ms"],
+            "proof_p99_ms": proved["p99_ms"],
             "deposits_per_s_without_sealer": statistics.median(without),
             "deposits_per_s_with_sealer": statistics.median(with_sealer),
             "deposit_ratio": ratio,
@@ -258,6 +298,7 @@ def main() -> None:
     )
     parser.add_argument("--seal-only", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--verify-only", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--proofs-only", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--deposits-only", nargs=2, metavar=("URL", "S"), help=argparse.SUPPRESS)
     parser.add_argument("--sealer-only", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -265,6 +306,8 @@ def main() -> None:
         print(json.dumps(seal_once(args.seal_only)))
     elif args.verify_only:
         print(json.dumps(verify_once(args.verify_only)))
+    elif args.proofs_only:
+        print(json.dumps(proofs(args.proofs_only)))
     elif args.deposits_only:
         print(json.dumps(deposits_for(args.deposits_only[0], float(args.deposits_only[1]))))
     elif args.sealer_only:

@@ -8,12 +8,13 @@ databases; PostgreSQL also refuses TRUNCATE).
 ``journal_entries.xact_id`` (PostgreSQL) is the id of the transaction that
 wrote the entry, filled by the column's default (``pg_current_xact_id()``, no
 extra statement or round trip on the write path). A seal takes every committed
-entry in no seal yet; it records the cut ``pg_snapshot_xmin`` of its snapshot
-(every transaction with a lower id had finished), so the next seal only looks
-at entries with ``xact_id >= cut`` (service/db/seals.py says why that is
-enough). Existing rows get the migration's own transaction id, so the first
-seal takes them. SQLite leaves the column NULL: its writers are serialized,
-and the sealer (holding the write lock) seals every entry not sealed yet.
+entry in no seal yet; it records its cut (``cut``: the ``xmax`` of its
+snapshot, ``cut_running``: the transactions then still running below it), so
+the next seal only looks at entries of those transactions and of later ones
+(service/db/seals.py says why that is enough). Existing rows get the
+migration's own transaction id, so the first seal takes them. SQLite leaves
+the column NULL: its writers are serialized, and the sealer (holding the
+write lock) seals every entry not sealed yet.
 
 Revision ID: 0006
 Revises: 0005
@@ -67,6 +68,7 @@ def upgrade() -> None:
         sa.Column("sealed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.Column("cut", sa.BigInteger(), nullable=True),
+        sa.Column("cut_running", sa.Text(), nullable=True),
         sa.Column("chunk_roots", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("number", name=op.f("pk_seals")),
         sa.UniqueConstraint("hash", name=op.f("uq_seals_hash")),

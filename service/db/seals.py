@@ -3,19 +3,23 @@
 **Which entries** seal n+1 takes: every committed entry in no seal yet
 (``seal_entries.entry_id`` is unique, so the database itself refuses an entry
 in two seals). An entry whose transaction is still open is invisible to the
-sealer and goes into a later seal, never lost. Looking at the whole journal
-every time would cost O(journal), so on PostgreSQL each entry carries the id
-of the transaction that wrote it (``xact_id``, a column default: nothing more
-on the write path), and each seal records its **cut**,
-``pg_snapshot_xmin(pg_current_snapshot())`` taken before it reads: every
-transaction with a lower id had finished, so all their entries were visible
-to that seal and are sealed by it or before. The next seal then only looks at
-``xact_id >= cut`` (an index range) minus what is sealed. A transaction left
-open anywhere on the server holds the cut back, which widens that range but
-never delays an entry (unlike a pure ``cut(n) <= xact_id < cut(n+1)`` range,
-which would stall every seal behind it). SQLite: writers are serialized and
-the sealer holds the write lock, so nothing is in flight; the sealer looks at
-every entry in no seal, in insert order (rowid).
+sealer and goes into a later seal, never lost.
+
+**The cut** keeps that from reading the whole journal every time (an id taken
+at insert time is not commit order, so "after the last entry sealed" would
+lose late commits). On PostgreSQL each entry carries the id of the
+transaction that wrote it (``xact_id``, a column default: nothing more on the
+write path). Before it reads, a seal takes a snapshot's ``xmax`` and the ids
+still running below it (``pg_current_snapshot()``): every other transaction
+below ``xmax`` had finished, so all its entries were visible to that seal and
+are sealed by it or before. The next seal therefore only looks at entries
+with ``xact_id >= xmax`` or ``xact_id`` among those running ids (index
+probes), minus what is sealed. A transaction left open anywhere on the
+server is one id in that list: it costs one probe per seal, never a scan of
+the journal, and delays no other entry. The first seal looks at everything.
+SQLite: writers are serialized and the sealer holds the write lock, so
+nothing is in flight; the sealer looks at every entry in no seal, in insert
+order (rowid).
 
 **Sealers at once**: PostgreSQL serializes them with a transaction advisory
 lock taken before anything is read (the reads that follow are READ COMMITTED
@@ -34,15 +38,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     BigInteger,
+    ColumnElement,
     Connection,
     LargeBinary,
     String,
     and_,
+    any_,
+    bindparam,
     exists,
     func,
     insert,
     literal_column,
+    not_,
+    or_,
     select,
     text,
     type_coerce,
@@ -60,9 +70,26 @@ BATCH_ROWS = 20_000
 
 
 @dataclass(frozen=True, slots=True)
+class Cut:
+    """Transactions a seal saw finished: every id below ``xmax`` but ``running``."""
+
+    xmax: int
+    running: tuple[int, ...]
+
+    def running_text(self) -> str:
+        return ",".join(map(str, self.running))
+
+    @classmethod
+    def parse(cls, xmax: int | None, running: str | None) -> Cut | None:
+        if xmax is None:
+            return None
+        return cls(int(xmax), tuple(int(x) for x in (running or "").split(",") if x))
+
+
+@dataclass(frozen=True, slots=True)
 class SealRow:
     seal: Seal
-    cut: int | None
+    cut: Cut | None
     chunk_roots: bytes
 
 
@@ -72,21 +99,24 @@ def lock_sealing(conn: Connection) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SEAL_LOCK_KEY})
 
 
-def current_cut(conn: Connection) -> int | None:
-    """PostgreSQL: the lowest transaction id still running (see the module docstring)."""
+def current_cut(conn: Connection) -> Cut | None:
+    """PostgreSQL: the cut of a snapshot taken now (see the module docstring)."""
     if conn.dialect.name != "postgresql":
         return None
-    return int(
-        conn.execute(
-            text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-        ).scalar_one()
-    )
+    xmax, running = conn.execute(
+        text(
+            "SELECT pg_snapshot_xmax(s)::text::bigint, "
+            "ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) AS x ORDER BY 1) "
+            "FROM pg_current_snapshot() AS s"
+        )
+    ).one()
+    return Cut(int(xmax), tuple(int(x) for x in running))
 
 
 def _seal_of(row: Any) -> SealRow:
     return SealRow(
         Seal(row.number, row.entries, row.root, row.previous, row.sealed_at, row.hash),
-        row.cut,
+        Cut.parse(row.cut, row.cut_running),
         bytes(row.chunk_roots),
     )
 
@@ -122,7 +152,7 @@ def stream_seals(conn: Connection, *, batch: int = 5000) -> Iterator[SealRow]:
         result.close()
 
 
-def insert_seal(conn: Connection, seal: Seal, *, cut: int | None, chunk_roots: bytes) -> None:
+def insert_seal(conn: Connection, seal: Seal, *, cut: Cut | None, chunk_roots: bytes) -> None:
     conn.execute(
         insert(seals).values(
             number=seal.number,
@@ -131,7 +161,8 @@ def insert_seal(conn: Connection, seal: Seal, *, cut: int | None, chunk_roots: b
             previous=seal.previous,
             sealed_at=seal.sealed_at,
             hash=seal.hash,
-            cut=cut,
+            cut=None if cut is None else cut.xmax,
+            cut_running=None if cut is None else cut.running_text(),
             chunk_roots=chunk_roots,
         )
     )
@@ -150,24 +181,33 @@ def _leaf_columns(conn: Connection) -> tuple[Any, ...]:
     )
 
 
-def unsealed_postings(conn: Connection, previous_cut: int) -> Batches:
+def _after(cut: Cut) -> ColumnElement[bool]:
+    """Entries of transactions that had not finished at ``cut``."""
+    xact = journal_entries.c.xact_id
+    if not cut.running:
+        return xact >= cut.xmax
+    return or_(
+        xact >= cut.xmax, xact == any_(bindparam(None, list(cut.running), ARRAY(BigInteger)))
+    )
+
+
+def unsealed_postings(conn: Connection, previous: Cut | None) -> Batches:
     """The postings of the entries the next seal takes, in seal order (the order
     of their leaves), then by line: batches of (entry_id, posted_at, type,
     reference, ledger_account_id, asset, amount), text as the exports return it.
 
-    Every committed entry in no seal yet: on PostgreSQL only those with
-    ``xact_id >= previous_cut`` need looking at (every lower transaction had
-    finished when the previous seal read the journal, so its entries are
-    sealed), ordered by transaction id then entry id; on SQLite all, by rowid
-    (insert order).
+    Every committed entry in no seal yet: on PostgreSQL only those of
+    transactions that had not finished at the ``previous`` seal's cut need
+    looking at (see the module docstring), ordered by transaction id then entry
+    id; on SQLite all, by rowid (insert order).
     """
     e, p = journal_entries, postings
     stmt = select(*_leaf_columns(conn)).select_from(e.join(p, p.c.entry_id == e.c.id))
     sealed = exists().where(seal_entries.c.entry_id == e.c.id)
     if conn.dialect.name == "postgresql":
-        stmt = stmt.where(e.c.xact_id >= previous_cut, ~sealed).order_by(
-            e.c.xact_id, e.c.id, p.c.line
-        )
+        if previous is not None:
+            stmt = stmt.where(_after(previous))
+        stmt = stmt.where(~sealed).order_by(e.c.xact_id, e.c.id, p.c.line)
     else:
         stmt = stmt.where(~sealed).order_by(literal_column("journal_entries.rowid"), p.c.line)
     batches = _raw_batches(conn, stmt, BATCH_ROWS)
@@ -266,17 +306,18 @@ def entry_exists(conn: Connection, entry_id: uuid.UUID) -> bool:
     )
 
 
-def unsealed_before(conn: Connection, cut: int, *, limit: int) -> list[tuple[str, int]]:
-    """PostgreSQL: entries whose transaction finished before ``cut`` (so a seal
-    up to that cut had to take them) but which are in no seal."""
+def unsealed_before(conn: Connection, cut: Cut, *, limit: int) -> list[str]:
+    """PostgreSQL: entries of transactions that had finished at ``cut`` (so the
+    seal with that cut had to take them) but which are in no seal."""
     e = journal_entries
+    finished = and_(e.c.xact_id < cut.xmax, not_(_after(cut)))
     rows = conn.execute(
-        select(_uuid_text(conn, e.c.id), e.c.xact_id)
-        .where(and_(e.c.xact_id < cut, ~exists().where(seal_entries.c.entry_id == e.c.id)))
+        select(_uuid_text(conn, e.c.id))
+        .where(finished, ~exists().where(seal_entries.c.entry_id == e.c.id))
         .order_by(e.c.xact_id, e.c.id)
         .limit(limit)
     )
-    return [(str(row[0]), int(row[1])) for row in rows]
+    return [str(row[0]) for row in rows]
 
 
 def members_count(conn: Connection) -> int:

@@ -351,9 +351,12 @@ seals = Table(
     Column("previous", String(64), nullable=True),
     Column("sealed_at", UTCDateTime, nullable=False),
     Column("hash", String(64), nullable=False, unique=True),
-    #: PostgreSQL: every transaction with an id below this had finished when the
-    #: seal was cut (``pg_snapshot_xmin``); the next seal starts here. NULL on SQLite.
+    #: PostgreSQL: the seal's cut, taken before it read the journal: ``cut`` is
+    #: the snapshot's ``xmax`` and ``cut_running`` the ids (comma-separated) of
+    #: the transactions still running below it; every other transaction below
+    #: ``cut`` had finished. NULL on SQLite. service/db/seals.py says why.
     Column("cut", BigInteger, nullable=True),
+    Column("cut_running", Text, nullable=True),
     #: Merkle Tree Hashes of the seal's aligned blocks of ``CHUNK_LEAVES`` leaves,
     #: concatenated: what makes an inclusion proof O(log n) (service/domain/merkle.py).
     Column("chunk_roots", LargeBinary, nullable=False),

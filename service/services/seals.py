@@ -217,7 +217,6 @@ def seal(db: Database, now: datetime, *, on_entries: OnEntries | None = None) ->
         queries.lock_sealing(tx)
         last = queries.last_seal(tx)
         number = 1 if last is None else last.seal.number + 1
-        previous_cut = 0 if last is None or last.cut is None else last.cut
         cut = queries.current_cut(tx)
         chunks: list[bytes] = []
         chunk: list[bytes] = []
@@ -228,7 +227,7 @@ def seal(db: Database, now: datetime, *, on_entries: OnEntries | None = None) ->
         recorder = _Recorder(tx, number, on_entries)
         try:
             with _journal_reader(db, tx) as reader:
-                rows = queries.unsealed_postings(reader, previous_cut)
+                rows = queries.unsealed_postings(reader, None if last is None else last.cut)
                 for entry in _entries(reader, rows, sealed=False):
                     digest = leaf_hash(entry.leaf())
                     chunk.append(digest)
@@ -387,7 +386,7 @@ def verify_seals(
         try:
             last = _check_chain(conn, problems, pinned, on_entries)
             if last is not None and last.cut is not None:
-                for entry_id, _xact in queries.unsealed_before(conn, last.cut, limit=_LIMIT):
+                for entry_id in queries.unsealed_before(conn, last.cut, limit=_LIMIT):
                     problems.add(
                         f"entry {uuid_text(entry_id)} was committed before seal "
                         f"{last.seal.number} was cut but is in no seal"

@@ -160,7 +160,8 @@ class _Recorder:
     inserts (index maintenance in the server) overlap with the reading (another
     connection, another server process) and with the hashing (the client).
     At most two batches wait. The caller must not use the connection until
-    :meth:`finish` returns."""
+    :meth:`finish` returns. On SQLite (one connection, one writer) it records
+    in the caller's thread."""
 
     def __init__(self, tx: Connection, number: int, on_entries: OnEntries | None) -> None:
         self._tx = tx
@@ -168,29 +169,37 @@ class _Recorder:
         self._on_entries = on_entries
         self._queue: queue.Queue[tuple[int, list[str], list[bytes]] | None] = queue.Queue(2)
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="ledger-seal-recorder", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if tx.dialect.name == "postgresql":
+            self._thread = threading.Thread(
+                target=self._run, name="ledger-seal-recorder", daemon=True
+            )
+            self._thread.start()
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
             if self._error is not None:
                 continue
-            first, ids, hashes = item
             try:
-                queries.insert_members(self._tx, self._number, first, ids, hashes)
+                self._record(*item)
             except BaseException as exc:  # raised in the caller's thread by finish()
                 self._error = exc
-                continue
-            if self._on_entries is not None:
-                self._on_entries(len(ids))
+
+    def _record(self, first: int, ids: list[str], hashes: list[bytes]) -> None:
+        queries.insert_members(self._tx, self._number, first, ids, hashes)
+        if self._on_entries is not None:
+            self._on_entries(len(ids))
 
     def add(self, first: int, ids: list[str], hashes: list[bytes]) -> None:
+        if self._thread is None:
+            self._record(first, ids, hashes)
+            return
         if self._error is not None:
             self.finish()
         self._queue.put((first, ids, hashes))
 
     def finish(self) -> None:
-        if self._thread.is_alive():
+        if self._thread is not None and self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
         if self._error is not None:

@@ -209,10 +209,10 @@ class _Recorder:
 @contextmanager
 def _journal_reader(db: Database, tx: Connection) -> Iterator[Connection]:
     """Where the sealer reads the entries to seal. PostgreSQL: a connection of
-    its own, opened after the cut was taken, so its snapshot sees every
-    transaction below the cut finished (the set is fixed from then on) and its
-    reading runs beside the sealer's inserts. SQLite: the sealer's own
-    transaction, which holds the write lock."""
+    its own, opened after the cut was taken, so its snapshot sees committed
+    every transaction the cut saw finished, and its reading runs beside the
+    sealer's inserts. SQLite: the sealer's own transaction, which holds the
+    write lock."""
     if tx.dialect.name != "postgresql":
         yield tx
         return

@@ -171,9 +171,12 @@ def sealer_loop(url: str) -> None:
 
     db = Database(url)
     while True:
-        started = time.monotonic()
-        seals.seal(db, datetime.now(UTC))
-        time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
+        started, cpu = time.monotonic(), time.process_time()
+        made = seals.seal(db, datetime.now(UTC))
+        took = time.monotonic() - started
+        # one line per seal: entries, wall seconds, this process's CPU seconds
+        print(made.entries if made else 0, took, time.process_time() - cpu, flush=True)
+        time.sleep(max(0.0, 1.0 - took))
 
 
 def _child(*args: str) -> dict[str, float]:
@@ -217,15 +220,24 @@ def run(url: str, args: argparse.Namespace) -> None:
     )
     without: list[float] = []
     with_sealer: list[float] = []
+    seal_runs: list[tuple[int, float, float]] = []
     for round_ in range(args.rounds):
         without.append(_child("--deposits-only", url, str(args.seconds))["per_s"])
-        sealer = subprocess.Popen([sys.executable, "-m", "bench.seals", "--sealer-only", url])
+        sealer = subprocess.Popen(
+            [sys.executable, "-m", "bench.seals", "--sealer-only", url],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(SEALER_WARM_UP_S)  # its start-up (imports) is not sealing
         try:
             with_sealer.append(_child("--deposits-only", url, str(args.seconds))["per_s"])
         finally:
             sealer.terminate()
-            sealer.wait()
+            out, _ = sealer.communicate()
+        for line in out.splitlines():
+            entries, took, cpu = line.split()
+            if int(entries):
+                seal_runs.append((int(entries), float(took), float(cpu)))
         print(
             f"  round {round_ + 1}: deposits/s without sealer {without[-1]:,.0f}, "
             f"with a sealer every second {with_sealer[-1]:,.0f}",
@@ -236,6 +248,14 @@ def run(url: str, args: argparse.Namespace) -> None:
         f"deposits with a sealer every second: {ratio:.3f}x without (median of {args.rounds} "
         f"rounds; target >= {TARGET_DEPOSIT_RATIO})"
     )
+    if seal_runs:
+        print(
+            f"  the sealer's seals meanwhile: {len(seal_runs)}, median "
+            f"{statistics.median(r[0] for r in seal_runs):,.0f} entries in "
+            f"{statistics.median(r[1] for r in seal_runs) * 1000:.0f} ms wall, "
+            f"{statistics.median(r[2] for r in seal_runs) * 1000:.0f} ms CPU",
+            flush=True,
+        )
     record(
         "seals",
         {
@@ -250,6 +270,9 @@ def run(url: str, args: argparse.Namespace) -> None:
             "deposits_per_s_without_sealer": statistics.median(without),
             "deposits_per_s_with_sealer": statistics.median(with_sealer),
             "deposit_ratio": ratio,
+            "sealer_median_ms": statistics.median(r[1] for r in seal_runs) * 1000
+            if seal_runs
+            else None,
             "target_entries_per_s": TARGET_ENTRIES_PER_S,
             "target_peak_rss_mb": TARGET_PEAK_RSS_MB,
         },

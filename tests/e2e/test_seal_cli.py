@@ -17,6 +17,7 @@ from service.cli import main
 from service.config import Settings
 from service.db.database import Database
 from service.domain.holds import Method
+from service.domain.seals import seal_hash
 from service.scheduler import Scheduler
 from service.services import seals
 from service.services.deposits import DepositCommand, record_deposit
@@ -171,3 +172,62 @@ def test_verify_names_an_entry_changed_with_the_guards_switched_off(db: Database
     problems = json.loads(result.stdout)["problems"]
     assert problems[0].startswith(f"seal {number}: entry {target} ")
     assert "differs from what was sealed" in problems[0]
+
+
+def _forge(db: Database, sql: str, **params: object) -> None:
+    """A change made with the database's guards switched off (a superuser's)."""
+    with db.engine.begin() as conn:
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        conn.execute(text(sql), params)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_verify_finds_a_rewritten_seal_chain_or_a_removed_membership(db: Database) -> None:
+    account = new_account(db)
+    deposit(db, account)
+    first = seal_everything(db)[-1]
+    deposit(db, account)
+    deposit(db, account)
+    second = seal_everything(db)[-1]
+    assert run(db, "verify").exit_code == 0
+    # a seal's root rewritten (and its hash recomputed to match): the chain breaks
+    forged_root = "00" * 32
+    forged_hash = seal_hash(
+        first.number, first.entries, forged_root, first.previous, first.sealed_at
+    )
+    _forge(
+        db,
+        "UPDATE seals SET root = :root, hash = :hash WHERE number = :n",
+        root=forged_root,
+        hash=forged_hash,
+        n=first.number,
+    )
+    result = run(db, "verify", "--seal", f"{second.number}:{second.hash}")
+    assert result.exit_code == 1
+    problems = json.loads(result.stdout)["problems"]
+    assert f"seal {first.number}: its root does not match its leaf hashes" in problems
+    assert any(p.startswith(f"seal {second.number}: previous is") for p in problems)
+    _forge(
+        db,
+        "UPDATE seals SET root = :root, hash = :hash WHERE number = :n",
+        root=first.root,
+        hash=first.hash,
+        n=first.number,
+    )
+    assert run(db, "verify").exit_code == 0
+    # an entry's membership removed: the seal is short, and the entry in no seal
+    with db.read() as conn:
+        entry_id = conn.execute(
+            text("SELECT entry_id FROM seal_entries WHERE seal_number = :n ORDER BY leaf_index"),
+            {"n": second.number},
+        ).first()[0]
+    _forge(db, "DELETE FROM seal_entries WHERE entry_id = :e", e=entry_id)
+    result = run(db, "verify")
+    assert result.exit_code == 1
+    problems = json.loads(result.stdout)["problems"]
+    assert any(p.startswith(f"seal {second.number}: ") for p in problems)
+    assert (
+        f"entry {entry_id} was committed before seal {second.number} was cut but is in no seal"
+        in problems
+    )

@@ -41,7 +41,6 @@ class Settings:
     #: time (``LEDGER_ALLOW_FUTURE_AS_OF=1``); never production.
     allow_future_as_of: bool = False
 
-
     #: Seconds between seals in ``ledger scheduler``.
     seal_interval_s: float = 60.0
 
@@ -75,7 +74,5 @@ class Settings:
             ),
             release_batch_size=int(get("RELEASE_BATCH_SIZE", str(defaults.release_batch_size))),
             allow_future_as_of=get("ALLOW_FUTURE_AS_OF", "0") == "1",
-
-
             seal_interval_s=float(get("SEAL_INTERVAL_S", str(defaults.seal_interval_s))),
         )

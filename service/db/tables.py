@@ -129,7 +129,7 @@ journal_entries = Table(
     Column("account_id", Uuid, nullable=True, index=True),
     #: Commit-order marker for sealing (PostgreSQL: the writing transaction's id,
     #: ``pg_current_xact_id()``, set by the column's default; NULL on SQLite,
-    #: whose writers are serialized). Migration 0006 says why.
+    #: whose writers are serialized). Migration 0008 says why.
     Column("xact_id", BigInteger, nullable=True),
     #: The order a seal reads new entries in (no sort of the postings beyond each entry's).
     Index("ix_journal_entries_xact_id", "xact_id", "id"),

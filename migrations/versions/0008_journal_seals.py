@@ -16,8 +16,8 @@ migration's own transaction id, so the first seal takes them. SQLite leaves
 the column NULL: its writers are serialized, and the sealer (holding the
 write lock) seals every entry not sealed yet.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-30 18:40:00
 """
 
@@ -28,8 +28,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006"
-down_revision: str | None = "0005"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -63,7 +63,7 @@ class KeyCache:
     def authenticate(self, token: str) -> ApiKeyRecord | None:
         digest = hash_key(token)
         with self._lock:
-            hit = self._hits.get(digest)
+            hit: ApiKeyRecord | None = self._hits.get(digest)
         if hit is not None:
             return hit
         with self._db.write() as tx:

@@ -93,27 +93,25 @@ def test_a_tab_is_allowed_in_text(api: Api) -> None:
     assert deposit(api, account, "1.00", external_ref=f"a\tb-{uuid.uuid4().hex}").status_code == 201
 
 
+def post_raw(api: Api, data: str) -> Any:
+    """A deposit request with ``data`` as its body, byte for byte."""
+    return api.client.post(
+        "/v1/deposits",
+        data=data,
+        headers=api.headers(Role.PAYMENTS),
+        content_type="application/json",
+    )
+
+
 def test_deeply_nested_json_is_400(api: Api, db: Database) -> None:
     account = api.open_account()
     before = snapshot(api, db, account)
     for depth in (33, 1_000, 100_000):
-        raw = "[" * depth + "]" * depth
-        response = api.client.post(
-            "/v1/deposits",
-            data=raw,
-            headers=api.headers(Role.PAYMENTS),
-            content_type="application/json",
-        )
-        assert_problem(response, 400, "json_too_deep")
+        assert_problem(post_raw(api, "[" * depth + "]" * depth), 400, "json_too_deep")
     nested: Any = {}  # 32 levels with the outer object: the most allowed
     for _ in range(30):
         nested = {"a": nested}
-    ok_depth = api.client.post(
-        "/v1/deposits",
-        data=json.dumps({"x": nested}),
-        headers=api.headers(Role.PAYMENTS),
-        content_type="application/json",
-    )
+    ok_depth = post_raw(api, json.dumps({"x": nested}))
     assert ok_depth.status_code == 422  # parsed, then refused for what it says
     assert snapshot(api, db, account) == before
 
@@ -135,21 +133,10 @@ def test_a_body_over_one_mebibyte_is_413(api: Api, db: Database) -> None:
         "external_ref": f"r-{uuid.uuid4().hex}",
     }
     padded = json.dumps(body) + " " * (10 * 1024 * 1024)
-    response = api.client.post(
-        "/v1/deposits",
-        data=padded,
-        headers=api.headers(Role.PAYMENTS),
-        content_type="application/json",
-    )
-    assert_problem(response, 413, "payload_too_large")
+    assert_problem(post_raw(api, padded), 413, "payload_too_large")
     assert snapshot(api, db, account) == before
     just_under = json.dumps(body) + " " * (1024 * 1024 - len(json.dumps(body)) - 1)
-    accepted = api.client.post(
-        "/v1/deposits",
-        data=just_under,
-        headers=api.headers(Role.PAYMENTS),
-        content_type="application/json",
-    )
+    accepted = post_raw(api, just_under)
     assert accepted.status_code == 201, accepted.get_json()
 
 

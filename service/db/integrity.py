@@ -109,6 +109,14 @@ RECONCILIATION: list[tuple[str, str]] = [
         "WHERE w.settle_entry_id IS NOT NULL AND (r.total IS NULL OR r.total <> w.amount)",
     ),
     (
+        "withdrawal {0} is {1} but its settling entry is {2}",
+        "SELECT w.id, w.status, coalesce(e.type, 'missing') FROM withdrawals w "
+        "LEFT JOIN journal_entries e ON e.id = w.settle_entry_id "
+        "WHERE CASE w.status WHEN 'completed' THEN 'withdrawal_payout' "
+        "WHEN 'rejected' THEN 'withdrawal_return' WHEN 'failed' THEN 'withdrawal_return' "
+        "ELSE 'missing' END <> coalesce(e.type, 'missing')",
+    ),
+    (
         "chargeback {0} says {1} {2} but its entry {3} debits the customer {4}",
         "SELECT b.id, b.amount, b.asset, b.entry_id, coalesce(c.total, 0) FROM chargebacks b "
         "LEFT JOIN journal_entries e ON e.id = b.entry_id AND e.type = 'chargeback' "

@@ -19,7 +19,10 @@ Checks, each a set-based query (fine for millions of postings):
    the entry that booked it (an ``UPDATE deposits SET amount = amount * 10``
    made behind the service's back shows here), and every entry has the
    business record its type implies (a forged, balanced deposit entry with no
-   deposit is found).
+   deposit is found); a withdrawal's status matches its settling entry
+   (``completed``: a payout; ``rejected`` or ``failed``: a return; still
+   pending or in review: none), so a returned withdrawal cannot be shown as
+   paid out.
 
 Returns a list of human-readable problems; empty means the books are sound.
 

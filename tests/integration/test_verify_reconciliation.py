@@ -67,6 +67,9 @@ def test_the_scenario_reconciles(api: Api, db: Database) -> None:
         ("UPDATE trades SET sell_amount = sell_amount - 1 WHERE id = :trade", "trade"),
         ("UPDATE trades SET buy_amount = buy_amount + 1 WHERE id = :trade", "trade"),
         ("UPDATE withdrawals SET amount = amount - 100 WHERE id = :withdrawal", "withdrawal"),
+        # Paid out, then shown as failed (funds "returned") with the payout entry behind it.
+        ("UPDATE withdrawals SET status = 'failed' WHERE id = :withdrawal", "withdrawal"),
+        ("UPDATE withdrawals SET status = 'pending' WHERE id = :withdrawal", "withdrawal"),
         ("UPDATE chargebacks SET receivable = receivable + 5", "chargeback"),
         ("DELETE FROM deposits WHERE id = :deposit", "entry"),
     ],

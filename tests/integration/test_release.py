@@ -270,3 +270,40 @@ def test_cli_refuses_a_future_as_of_but_forecasts_it_and_takes_dates(db: Databas
     assert staging.returncode == 0, staging.stderr
     assert json.loads(staging.stdout)["released"] == 2
     assert hold_statuses(db) == {"released": 2}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_claimed_ids_reach_a_sequential_scan_as_a_uuid_array_not_as_text(db: Database) -> None:
+    """Issue 12, item 1, on the plan itself: with the planner on a sequential scan
+    (forced here; it picks one on tables without statistics), the filter must
+    compare with a ``uuid[]`` value. A text cast in SQL shows as
+    ``('{...}'::cstring)::uuid[]``: the whole array re-parsed for every row."""
+    from sqlalchemy import event, text
+
+    from service.db.dialect import id_in, select_ids
+
+    make_held_deposits(db, 40, accounts_count=4)
+    plans: list[str] = []
+
+    def explain(_conn, _cursor, statement, parameters, _context, _many):  # type: ignore[no-untyped-def]
+        return "EXPLAIN " + statement, parameters
+
+    with db.engine.connect() as conn:
+        tx = conn.begin()
+        conn.execute(text("SET LOCAL enable_indexscan = off"))
+        conn.execute(text("SET LOCAL enable_bitmapscan = off"))
+        claimed = select_ids(conn, select(holds.c.id).limit(25))
+        assert claimed
+        event.listen(conn, "before_cursor_execute", explain, retval=True)
+        try:
+            rows = conn.execute(select(holds.c.id).where(id_in(conn, holds.c.id, claimed)))
+            plans.append("\n".join(str(row[0]) for row in rows))
+        finally:
+            event.remove(conn, "before_cursor_execute", explain)
+            tx.rollback()
+    (plan,) = plans
+    assert "Seq Scan on holds" in plan, plan
+    assert "cstring" not in plan, plan
+    assert "::text" not in plan, plan
+    assert "::uuid[]" in plan, plan

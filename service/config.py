@@ -40,6 +40,15 @@ class Settings:
     #: Test and staging systems that simulate time may release as of a future
     #: time (``LEDGER_ALLOW_FUTURE_AS_OF=1``); never production.
     allow_future_as_of: bool = False
+    #: Signs the console's session cookies; unset: a secret stored in the database
+    #: (service.services.session_secret says why and what that costs).
+    secret_key: str | None = field(default=None, repr=False)
+    #: Mark the console's session cookie ``Secure`` even on plain-HTTP requests
+    #: (set it when a proxy terminates TLS and is not trusted for X-Forwarded-Proto).
+    session_cookie_secure: bool = False
+    #: How many proxies in front set ``X-Forwarded-Proto``; 0 (default) ignores it,
+    #: since a client could otherwise claim TLS it did not use.
+    trusted_proxies: int = 0
 
     #: Seconds between seals in ``ledger scheduler``.
     seal_interval_s: float = 60.0
@@ -75,4 +84,8 @@ class Settings:
             release_batch_size=int(get("RELEASE_BATCH_SIZE", str(defaults.release_batch_size))),
             allow_future_as_of=get("ALLOW_FUTURE_AS_OF", "0") == "1",
             seal_interval_s=float(get("SEAL_INTERVAL_S", str(defaults.seal_interval_s))),
+            secret_key=env.get("LEDGER_SECRET_KEY") or None,
+            session_cookie_secure=get("SESSION_COOKIE_SECURE", "0").strip().lower()
+            in ("1", "true", "yes"),
+            trusted_proxies=int(get("TRUSTED_PROXIES", "0")),
         )

@@ -57,6 +57,8 @@ _TABLES_TO_EMPTY = [
     "balances",
     "account_hold_policies",
     "calendar_overrides",
+    "console_sessions",
+    "console_secrets",
     "api_keys",
 ]
 

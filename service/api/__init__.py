@@ -107,4 +107,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         seals.blp,
     ):
         api.register_blueprint(blueprint, url_prefix="/v1")
+
+    from service import console
+
+    console.install(app, settings)
     return app

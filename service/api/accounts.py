@@ -15,7 +15,7 @@ from service.api import openapi
 from service.api.auth import client_country, current_key, requires
 from service.api.runtime import runtime
 from service.domain.accounts import AccountRecord
-from service.domain.roles import READERS, Role
+from service.domain.roles import CHANGE_ACCOUNT_STATUS, READ_AUDIT, READERS, Role
 from service.services import account_status, accounts, audit
 from service.services.views import Page
 
@@ -51,7 +51,7 @@ class Account(MethodView):
         with runtime().db.read() as conn:
             return accounts.get_account(conn, account_id)
 
-    @requires(Role.COMPLIANCE)
+    @requires(*CHANGE_ACCOUNT_STATUS)
     @blp.arguments(AccountPatchSchema)
     @blp.response(200, AccountSchema)
     def patch(self, body: dict[str, Any], account_id: uuid.UUID) -> AccountRecord:
@@ -75,7 +75,7 @@ class Account(MethodView):
 
 @blp.route("/accounts/<uuid:account_id>/audit")
 class AccountAudit(MethodView):
-    @requires(Role.COMPLIANCE)
+    @requires(*READ_AUDIT)
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, AuditPageSchema)
     def get(self, args: dict[str, Any], account_id: uuid.UUID) -> Page[audit.AuditView]:

@@ -15,7 +15,7 @@ from service.api import openapi
 from service.api.problems import Unauthorized
 from service.api.runtime import runtime
 from service.domain.errors import BadRequest, Forbidden
-from service.domain.roles import ApiKeyRecord, Role
+from service.domain.roles import ApiKeyRecord, Role, may
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,13 +30,13 @@ BEARER_SCHEME = {"type": "http", "scheme": "bearer"}
 def requires(*roles: Role) -> Callable[[F], F]:
     """Authenticate the bearer key and allow only ``roles`` (and admin); the
     OpenAPI document lists them on the operation."""
-    allowed = frozenset(roles) | {Role.ADMIN}
+    allowed = frozenset(roles)
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             key = authenticate()
-            if key.role not in allowed:
+            if not may(key.role, allowed):
                 raise Forbidden(
                     f"the {key.role.value} role may not use this route", code="forbidden"
                 )

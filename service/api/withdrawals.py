@@ -28,7 +28,7 @@ from service.api.auth import current_key, requires
 from service.api.geofence import guard
 from service.api.responses import moves_money, respond_once
 from service.api.runtime import runtime
-from service.domain.roles import READERS, Role
+from service.domain.roles import READERS, REVIEW_WITHDRAWALS, Role
 from service.domain.withdrawals import Transition
 from service.services import withdrawals
 from service.services.accounts import get_account
@@ -105,7 +105,7 @@ def _transition(
 
 @blp.route("/withdrawals/<uuid:withdrawal_id>/approve")
 class Approve(MethodView):
-    @requires(Role.COMPLIANCE)
+    @requires(*REVIEW_WITHDRAWALS)
     @moves_money
     @blp.arguments(ReviewSchema)
     @blp.response(200, WithdrawalSchema)
@@ -116,7 +116,7 @@ class Approve(MethodView):
 
 @blp.route("/withdrawals/<uuid:withdrawal_id>/reject")
 class Reject(MethodView):
-    @requires(Role.COMPLIANCE)
+    @requires(*REVIEW_WITHDRAWALS)
     @moves_money
     @blp.arguments(ReviewSchema)
     @blp.response(200, WithdrawalSchema)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from service.db.pagination import newest_first
@@ -49,6 +49,19 @@ def find_account(
 def find_account_by_external_id(conn: Connection, external_id: str) -> AccountRecord | None:
     row = conn.execute(select(accounts).where(accounts.c.external_id == external_id)).first()
     return None if row is None else _account(row)
+
+
+def accounts_with_prefix(conn: Connection, prefix: str, *, limit: int) -> list[AccountRecord]:
+    """Accounts whose external id starts with ``prefix`` (case-sensitive, no
+    wildcards, the same on both databases), by external id. A scan of
+    ``accounts``: no index serves a prefix under every collation."""
+    rows = conn.execute(
+        select(accounts)
+        .where(func.substr(accounts.c.external_id, 1, len(prefix)) == prefix)
+        .order_by(accounts.c.external_id)
+        .limit(limit)
+    )
+    return [_account(row) for row in rows]
 
 
 def insert_account(conn: Connection, record: AccountRecord) -> bool:

@@ -375,3 +375,26 @@ seal_entries = Table(
 
 #: The audit list of an account is read newest first, a page at a time.
 Index("ix_audit_log_account_id_at", audit_log.c.account_id, audit_log.c.at)
+
+#: The console's session-signing secret when ``LEDGER_SECRET_KEY`` is not set:
+#: one row, made by the first process that needs it, so every worker and host
+#: on this database signs and checks the same session cookies (migration 0009).
+console_secrets = Table(
+    "console_secrets",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("secret", String(128), nullable=False),
+    _created_at(),
+)
+
+#: Console sign-ins: a session cookie names its row, so signing out (or the
+#: 8 hours running out) ends the session on the server too, not only in the
+#: browser that held the cookie.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("api_key_id", Uuid, ForeignKey("api_keys.id"), nullable=False, index=True),
+    Column("started_at", UTCDateTime, nullable=False, index=True),
+    Column("ended_at", UTCDateTime, nullable=True),
+)

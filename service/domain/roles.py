@@ -31,3 +31,15 @@ class ApiKeyRecord:
     id: uuid.UUID
     name: str
     role: Role
+
+
+#: Writes and sensitive reads, granted role by role (admin always may). The REST
+#: routes and the console both check these, so a role can do the same in both.
+CHANGE_ACCOUNT_STATUS: frozenset[Role] = frozenset({Role.COMPLIANCE})
+READ_AUDIT: frozenset[Role] = frozenset({Role.COMPLIANCE})
+REVIEW_WITHDRAWALS: frozenset[Role] = frozenset({Role.COMPLIANCE})
+
+
+def may(role: Role, granted: frozenset[Role]) -> bool:
+    """Whether a key of ``role`` may do what ``granted`` roles may (admin may do all)."""
+    return role is Role.ADMIN or role in granted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -63,3 +64,22 @@ def get_account(conn: Connection, account_id: uuid.UUID) -> AccountRecord:
     if record is None:
         raise NotFound(f"no account {account_id}", code="account_not_found")
     return record
+
+
+def search_accounts(conn: Connection, text: str, *, limit: int) -> list[AccountRecord]:
+    """Staff look an account up by its id, its external id, or the start of it:
+    exact matches first (index lookups), then external ids starting with ``text``."""
+    text = text.strip()
+    if not text:
+        return []
+    found: dict[uuid.UUID, AccountRecord] = {}
+    with contextlib.suppress(ValueError):
+        by_id = repositories.find_account(conn, uuid.UUID(text))
+        if by_id is not None:
+            found[by_id.id] = by_id
+    exact = repositories.find_account_by_external_id(conn, text)
+    if exact is not None:
+        found[exact.id] = exact
+    for record in repositories.accounts_with_prefix(conn, text, limit=limit):
+        found.setdefault(record.id, record)
+    return list(found.values())[:limit]

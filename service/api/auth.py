@@ -30,7 +30,7 @@ BEARER_SCHEME = {"type": "http", "scheme": "bearer"}
 def requires(*roles: Role) -> Callable[[F], F]:
     """Authenticate the bearer key and allow only ``roles`` (and admin); the
     OpenAPI document lists them on the operation."""
-    allowed = frozenset(roles)
+    allowed = frozenset(roles) | {Role.ADMIN}
 
     def decorate(view: F) -> F:
         @functools.wraps(view)

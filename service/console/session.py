@@ -79,15 +79,18 @@ class ConsoleSessionInterface(SecureCookieSessionInterface):
         with self._lock:
             if not app.secret_key:
                 rt = runtime()
-                app.secret_key = session_secret.console_secret(
-                    rt.db, rt.settings.secret_key, rt.now()
-                )
+                if rt.settings.secret_key:
+                    app.secret_key = rt.settings.secret_key
+                else:
+                    with rt.db.write() as tx:
+                        app.secret_key = session_secret.console_secret(tx, rt.now())
 
 
 def sign_in(key: ApiKeyRecord) -> None:
     """Start a fresh session for ``key`` (a new CSRF token with it)."""
     rt = runtime()
-    session_id = console_sessions.start(rt.db, key, rt.now())
+    with rt.db.write() as tx:
+        session_id = console_sessions.start(tx, key, rt.now())
     session.clear()
     session.permanent = True
     session["sid"] = str(session_id)
@@ -100,7 +103,8 @@ def sign_out() -> None:
     session_id = _session_id()
     if session_id is not None:
         rt = runtime()
-        console_sessions.end(rt.db, session_id, rt.now())
+        with rt.db.write() as tx:
+            console_sessions.end(tx, session_id, rt.now())
     session.clear()
 
 
@@ -121,7 +125,8 @@ def current_staff() -> Staff | None:
     if session_id is None:
         return None
     rt = runtime()
-    key = console_sessions.live_key(rt.db, session_id, rt.now())
+    with rt.db.read() as conn:
+        key = console_sessions.live_key(conn, session_id, rt.now())
     if key is None or key.role.value != session.get("role"):
         session.clear()
         return None

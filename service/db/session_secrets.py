@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from service.db.tables import console_secrets
 
@@ -18,6 +19,11 @@ def find_secret(conn: Connection) -> str | None:
     ).scalar_one_or_none()
 
 
-def insert_secret(conn: Connection, secret: str, now: datetime) -> None:
-    """Insert the secret; a concurrent first insert makes this raise IntegrityError."""
-    conn.execute(insert(console_secrets).values(id=_ROW, secret=secret, created_at=now))
+def insert_secret_once(conn: Connection, secret: str, now: datetime) -> None:
+    """Insert the secret unless another process inserted one first (its unique
+    key decides the race; the loser's savepoint rolls back, nothing else)."""
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(console_secrets).values(id=_ROW, secret=secret, created_at=now))
+    except IntegrityError:
+        pass

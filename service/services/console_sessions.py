@@ -11,29 +11,27 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
+from sqlalchemy import Connection
+
 from service.db import console_sessions
-from service.db.database import Database
 from service.domain.roles import ApiKeyRecord
 
 #: The longest a console session lives after sign-in, however active.
 SESSION_LIFETIME = timedelta(hours=8)
 
 
-def start(db: Database, key: ApiKeyRecord, now: datetime) -> uuid.UUID:
+def start(tx: Connection, key: ApiKeyRecord, now: datetime) -> uuid.UUID:
     """A new session for ``key``; sessions past their lifetime are forgotten."""
     session_id = uuid.uuid4()  # random, not time-ordered: nothing to guess from
-    with db.write() as tx:
-        console_sessions.purge_sessions(tx, now - SESSION_LIFETIME)
-        console_sessions.insert_session(tx, session_id, key.id, now)
+    console_sessions.purge_sessions(tx, now - SESSION_LIFETIME)
+    console_sessions.insert_session(tx, session_id, key.id, now)
     return session_id
 
 
-def live_key(db: Database, session_id: uuid.UUID, now: datetime) -> ApiKeyRecord | None:
+def live_key(conn: Connection, session_id: uuid.UUID, now: datetime) -> ApiKeyRecord | None:
     """The key a live session was opened with, read afresh on every request."""
-    with db.read() as conn:
-        return console_sessions.live_session_key(conn, session_id, now - SESSION_LIFETIME)
+    return console_sessions.live_session_key(conn, session_id, now - SESSION_LIFETIME)
 
 
-def end(db: Database, session_id: uuid.UUID, now: datetime) -> None:
-    with db.write() as tx:
-        console_sessions.end_session(tx, session_id, now)
+def end(tx: Connection, session_id: uuid.UUID, now: datetime) -> None:
+    console_sessions.end_session(tx, session_id, now)

@@ -95,7 +95,8 @@ def served(
     app = create_app(Settings(database_url=db.url), db)
     app.extensions["ledger"].clock = clock
     now = datetime.now(UTC)
-    api_keys = {role: keys.create_key(db, role, f"staff-{role.value}", now) for role in Role}
+    with db.write() as tx:
+        api_keys = {role: keys.create_key(tx, role, f"staff-{role.value}", now) for role in Role}
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

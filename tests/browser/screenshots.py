@@ -82,10 +82,11 @@ def main(out: Path) -> None:
         app = create_app(Settings(database_url=db.url), db)
         app.extensions["ledger"].clock = clock
         names = {Role.COMPLIANCE: "maria.compliance", Role.TRADING: "gateway-trading"}
-        api_keys = {
-            role: keys.create_key(db, role, names.get(role, f"{role.value}-svc"), clock.now)
-            for role in Role
-        }
+        with db.write() as tx:
+            api_keys = {
+                role: keys.create_key(tx, role, names.get(role, f"{role.value}-svc"), clock.now)
+                for role in Role
+            }
         account = _seed(Api(app.test_client(), api_keys), clock)
         clock.now = datetime.now(UTC)
         server = make_server("127.0.0.1", 0, app, threaded=True)

@@ -24,7 +24,7 @@ from werkzeug.serving import make_server
 from service.config import Settings
 from service.db.database import Database
 from service.domain.roles import Role
-from service.services import keys, reference
+from service.services import keys
 from tests.conftest import Api, Clock, _empty_pg
 
 CHROMIUM = os.environ.get("LEDGER_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -83,7 +83,6 @@ def served(
 ) -> Iterator[Served]:
     from service.api import create_app
 
-    reference.forget_hold_policies()
     if request.param == "sqlite":
         path = tmp_path_factory.mktemp("browser") / "ledger.db"
         shutil.copy(request.getfixturevalue("_sqlite_template"), path)

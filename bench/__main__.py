@@ -23,6 +23,7 @@ SCRIPTS = [
     ["bench.export_journal", "--postgresql"],
     ["bench.seals"],
     ["bench.seals", "--column-cost"],
+    ["bench.events"],
 ]
 
 

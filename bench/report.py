@@ -141,6 +141,24 @@ def verdicts(r: dict[str, Any]) -> list[str]:
                 f"p99 {f['small_p99_ms']:.2f} ms at 1,000 postings, {f['large_p99_ms']:.2f} ms at "
                 f"{f['postings_large']:,} (ratio {f['p99_ratio']:.2f}, target ≤ 1.5)",
             )
+    if "events_deposit_cost" in r:
+        f = r["events_deposit_cost"]
+        line(
+            "events: outbox cost per deposit",
+            f["outbox_ratio"] >= 0.9,
+            f"{f['rps_gthread_outbox']:.0f} deposits/s with events, "
+            f"{f['rps_gthread_no_outbox']:.0f} without (median ratio of the rounds "
+            f"{f['outbox_ratio']:.0%}, target ≥ 90%); sync workers {f['rps_sync_outbox']:.0f}/s, "
+            f"gthread/sync {f['gthread_to_sync_ratio']:.2f} ({f['settings']})",
+        )
+    if "events_feed_catch_up" in r:
+        f = r["events_feed_catch_up"]
+        line(
+            "events: feed catch-up read",
+            f["events_per_s"] >= 50_000,
+            f"{f['events_per_s']:,.0f} events/s over {f['events']:,} events "
+            f"(target ≥ 50,000; {f['settings']})",
+        )
     for key, f in r.items():
         if key.startswith("export_journal"):
             rows = f.get("rows_per_s") or f.get("rows_per_second") or 0

@@ -175,17 +175,25 @@ def seal_command() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--threads",
+    default=None,
+    type=click.IntRange(1, 256),
+    help="Threads per worker [default: LEDGER_SERVER_THREADS, 8]; 1 = sync workers.",
+)
 @click.option("--access-log", is_flag=True, help="Log every request on stdout.")
-def serve(host: str, port: int, workers: int, access_log: bool) -> None:
-    """Run the production server (gunicorn, sync workers).
+def serve(host: str, port: int, workers: int, threads: int | None, access_log: bool) -> None:
+    """Run the production server (gunicorn, gthread workers: long polls wait on a
+    thread each, deposits are served by the others).
 
     Metrics of all workers are shared through PROMETHEUS_MULTIPROC_DIR (a fresh
     temporary directory per start, removed at exit, unless it is set).
     """
     from service.server import run, shared_metrics
 
+    threads = threads or Settings.from_env().server_threads
     with shared_metrics(sys.argv[1:]):
-        run(host=host, port=port, workers=workers, access_log=access_log)
+        run(host=host, port=port, workers=workers, threads=threads, access_log=access_log)
 
 
 def _parse_as_of(value: str | None, tz_name: str) -> datetime:
@@ -270,7 +278,8 @@ def release_holds(
 )
 def scheduler_command(interval: float, batch_size: int | None, metrics_port: int | None) -> None:
     """Run the release job every --interval seconds, and seal the journal every
-    LEDGER_SEAL_INTERVAL_S seconds (default 60), until SIGTERM or SIGINT."""
+    LEDGER_SEAL_INTERVAL_S seconds (default 60), until SIGTERM or SIGINT; also
+    delivers webhooks and purges events past their retention."""
     from service.scheduler import Scheduler
 
     if metrics_port is not None:
@@ -284,7 +293,47 @@ def scheduler_command(interval: float, batch_size: int | None, metrics_port: int
         batch_size=batch_size or settings.release_batch_size,
         retention_days=settings.idempotency_retention_days,
         seal_interval=settings.seal_interval_s,
+        event_retention_days=settings.event_retention_days,
+        webhook_max_attempts=settings.webhook_max_attempts,
+        webhook_lease_seconds=settings.webhook_lease_seconds,
     ).run()
+
+
+@main.group(name="webhooks")
+def webhooks_group() -> None:
+    """Webhook delivery."""
+
+
+@webhooks_group.command("deliver")
+@click.option("--once", is_flag=True, help="Send everything due now and exit.")
+@click.option(
+    "--interval",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.05, 3600),
+    help="Without --once: seconds between looks when nothing is due.",
+)
+def webhooks_deliver(once: bool, interval: float) -> None:
+    """Send due webhook deliveries: in order per endpoint, at least once. Without
+    --once, runs until SIGTERM or SIGINT. Prints a JSON summary with --once."""
+    from service.services.webhook_delivery import Deliverer
+
+    settings = Settings.from_env()
+    deliverer = Deliverer(
+        _db(),
+        max_attempts=settings.webhook_max_attempts,
+        lease_seconds=settings.webhook_lease_seconds,
+    )
+    if once:
+        try:
+            summary = deliverer.run_once()
+        except SQLAlchemyError as exc:
+            raise click.ClickException(f"delivery failed: {type(exc).__name__}: {exc}") from exc
+        click.echo(json.dumps(summary.as_dict()))
+        return
+    from service.scheduler import run_until_stopped
+
+    run_until_stopped("webhook deliverer", interval, deliverer.run_once)
 
 
 @main.command("export")

@@ -52,6 +52,23 @@ class Settings:
 
     #: Seconds between seals in ``ledger scheduler``.
     seal_interval_s: float = 60.0
+    #: Events older than this are purged by the scheduler; a feed cursor behind
+    #: a purged event gets 410 ``cursor_expired``.
+    event_retention_days: int = 90
+    #: How often a long poll looks again without a notification (None: 1 s on
+    #: PostgreSQL, which notifies; 0.2 s on SQLite, which cannot).
+    event_poll_seconds: float | None = None
+    #: The longest a long poll waits, whatever ``wait`` asks (at most 30): for
+    #: proxies with a shorter idle timeout, and tests. A capped poll answers
+    #: with no items, as at the end of any wait.
+    event_max_wait_seconds: float = 30.0
+    #: Attempts of one webhook delivery before it is ``failed`` and the endpoint moves on.
+    webhook_max_attempts: int = 20
+    #: How long a deliverer owns an endpoint without renewing; must exceed the
+    #: 10 s send timeout (a crashed deliverer's endpoint waits this long).
+    webhook_lease_seconds: float = 60.0
+    #: Threads per gunicorn worker (``gthread``): long polls wait on one thread each.
+    server_threads: int = 8
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -88,4 +105,20 @@ class Settings:
             session_cookie_secure=get("SESSION_COOKIE_SECURE", "0").strip().lower()
             in ("1", "true", "yes"),
             trusted_proxies=int(get("TRUSTED_PROXIES", "0")),
+            event_retention_days=int(
+                get("EVENT_RETENTION_DAYS", str(defaults.event_retention_days))
+            ),
+            event_poll_seconds=float(env["LEDGER_EVENT_POLL_SECONDS"])
+            if env.get("LEDGER_EVENT_POLL_SECONDS")
+            else None,
+            event_max_wait_seconds=float(
+                get("EVENT_MAX_WAIT_SECONDS", str(defaults.event_max_wait_seconds))
+            ),
+            webhook_max_attempts=int(
+                get("WEBHOOK_MAX_ATTEMPTS", str(defaults.webhook_max_attempts))
+            ),
+            webhook_lease_seconds=float(
+                get("WEBHOOK_LEASE_SECONDS", str(defaults.webhook_lease_seconds))
+            ),
+            server_threads=int(get("SERVER_THREADS", str(defaults.server_threads))),
         )

@@ -1,9 +1,15 @@
 """Production server: gunicorn running the Flask app.
 
-Sync workers: each handles one request at a time, which suits short database
-transactions and gave steadier throughput than threads on small machines. The
-benchmarks serve their ceiling app through :func:`run` too, so both are measured
-under the same settings.
+``gthread`` workers: each worker process serves ``threads`` requests at once.
+A long poll on the event feed (``GET /v1/events?wait=30``) holds its thread
+while it waits (no database connection: one listener per process wakes it),
+so with sync workers six waiting readers would take every worker of a small
+deployment and deposits would queue behind them. With threads, waiting readers
+hold threads, and deposits are answered by the others. The cost is measured
+in docs/performance.md (deposit throughput with sync and gthread workers).
+
+The benchmarks serve their ceiling app through :func:`run` too, so both are
+measured under the same settings.
 """
 
 from __future__ import annotations
@@ -56,11 +62,15 @@ def _forget_worker_metrics(server: Any, worker: Any) -> None:
         multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
 
 
-def options(*, host: str, port: int, workers: int, access_log: bool = False) -> dict[str, Any]:
+def options(
+    *, host: str, port: int, workers: int, threads: int = 8, access_log: bool = False
+) -> dict[str, Any]:
+    """``threads`` 1 means gunicorn's sync workers (one request at a time)."""
     return {
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "sync",
+        "worker_class": "sync" if threads <= 1 else "gthread",
+        "threads": max(threads, 1),
         "accesslog": "-" if access_log else None,
         "timeout": 60,
         "keepalive": 5,
@@ -112,6 +122,7 @@ def run(
     host: str,
     port: int,
     workers: int,
+    threads: int = 8,
     access_log: bool = False,
     load: Callable[[], Any] | None = None,
 ) -> None:
@@ -119,4 +130,5 @@ def run(
         from service.api import create_app
 
         load = create_app
-    _Gunicorn(load, options(host=host, port=port, workers=workers, access_log=access_log)).run()
+    config = options(host=host, port=port, workers=workers, threads=threads, access_log=access_log)
+    _Gunicorn(load, config).run()

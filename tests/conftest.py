@@ -43,6 +43,9 @@ REQUIRE_PG = os.environ.get("LEDGER_REQUIRE_POSTGRES") == "1"
 _TABLES_TO_EMPTY = [
     "seal_entries",
     "seals",
+    "webhook_deliveries",
+    "webhook_endpoints",
+    "events",
     "withdrawals",
     "chargebacks",
     "rates",
@@ -123,6 +126,7 @@ def _empty_pg(db: Database) -> None:
         conn.execute(text(f"TRUNCATE {', '.join(_TABLES_TO_EMPTY)}"))
         conn.execute(text("DELETE FROM ledger_accounts WHERE account_id IS NOT NULL"))
         conn.execute(text("DELETE FROM accounts"))
+        conn.execute(text("UPDATE event_sequence SET last = 0, purged_through = 0"))
         conn.execute(
             text("DELETE FROM assets WHERE code NOT IN ('USD','EUR','GBP','BTC','ETH','USDT')")
         )
@@ -152,7 +156,9 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
 
 @pytest.fixture
 def settings(db: Database) -> Settings:
-    return Settings(database_url=db.url)
+    # Long polls of the event feed wait 5 s at most here: fuzzed requests may
+    # ask for 30 (tests/api/test_events.py checks the waiting itself).
+    return Settings(database_url=db.url, event_max_wait_seconds=5.0)
 
 
 NOW = datetime(2026, 11, 20, 20, 0, tzinfo=UTC)

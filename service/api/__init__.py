@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         accounts,
         chargebacks,
         compliance,
+        events,
         exports,
         money,
         operations,
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         chargebacks.blp,
         compliance.blp,
         seals.blp,
+        events.blp,
     ):
         api.register_blueprint(blueprint, url_prefix="/v1")
 

@@ -24,6 +24,7 @@ from service.domain.errors import (
     BadRequest,
     Conflict,
     Forbidden,
+    Gone,
     LedgerError,
     NotFound,
     ValidationFailed,
@@ -38,6 +39,7 @@ _STATUS_OF: list[tuple[type[LedgerError], int]] = [
     (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
+    (Gone, 410),
     (ValidationFailed, 422),
 ]
 
@@ -49,6 +51,7 @@ _HTTP_CODES = {
     405: "method_not_allowed",
     406: "not_acceptable",
     409: "conflict",
+    410: "gone",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_failed",

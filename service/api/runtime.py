@@ -14,6 +14,8 @@ from flask import current_app
 
 from service.config import Settings
 from service.db.database import Database
+from service.services import events
+from service.services.events import EventNotifier
 from service.services.keys import KeyCache
 
 _export_db_lock = Lock()
@@ -32,6 +34,8 @@ class Runtime:
     #: The database exports read (a replica when LEDGER_EXPORT_DATABASE_URL is
     #: set); made on first use, once per app.
     export_db: Database | None = None
+    #: Wakes the feed's long polls (one listener per process, made on first use).
+    notifier: EventNotifier | None = None
 
     def now(self) -> datetime:
         return self.clock()
@@ -47,6 +51,13 @@ class Runtime:
                         else self.db
                     )
         return self.export_db
+
+    def event_notifier(self) -> EventNotifier:
+        if self.notifier is None:
+            with _export_db_lock:
+                if self.notifier is None:
+                    self.notifier = events.notifier(self.db, self.settings.event_poll_seconds)
+        return self.notifier
 
 
 def runtime() -> Runtime:

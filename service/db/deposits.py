@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from service.db import events, ledger
 from service.db import holds as holds_repo
-from service.db import ledger
 from service.db.dialect import id_in, ids_param, insert_together
 from service.db.tables import account_hold_policies, accounts, deposits, holds
 from service.domain.accounts import AccountStatus
@@ -86,9 +86,17 @@ def write_entries(tx: Connection, entries: list[Entry], rows: list[dict[str, Any
     return inserted
 
 
-def write_holds(tx: Connection, entries: list[Entry], hold_rows: list[dict[str, Any]]) -> None:
-    """Round trip 2: the hold rows with the postings (whose trigger needs the holds)."""
-    insert_together(tx, [(holds, hold_rows, ()), ledger.postings_part(entries)])
+def write_holds(
+    tx: Connection,
+    entries: list[Entry],
+    hold_rows: list[dict[str, Any]],
+    event_rows: list[dict[str, Any]],
+) -> None:
+    """Round trip 2: the hold rows with the postings (whose trigger needs the
+    holds) and the deposits' events (the outbox costs no round trip)."""
+    insert_together(
+        tx, [(holds, hold_rows, ()), ledger.postings_part(entries), events.part(event_rows)]
+    )
 
 
 def existing(tx: Connection, deposit_ids: list[uuid.UUID]) -> set[uuid.UUID]:

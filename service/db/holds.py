@@ -32,6 +32,7 @@ from sqlalchemy import (
     update,
 )
 
+from service.db import events
 from service.db.dialect import id_in, select_ids, skip_locked, upsert, uuid_text
 from service.db.pagination import newest_first
 from service.db.tables import (
@@ -297,6 +298,7 @@ def release_batch(
     result = ReleaseResult()
     if not claimed:
         return result
+    events.append_rows(conn, events.hold_released_rows(conn, claimed, now))
 
     conn.execute(
         update(holds)

@@ -398,3 +398,99 @@ console_sessions = Table(
     Column("started_at", UTCDateTime, nullable=False, index=True),
     Column("ended_at", UTCDateTime, nullable=True),
 )
+
+
+# -- events and webhooks (issue 14) ------------------------------------------------
+
+#: The transactional outbox (migration 0010 explains how ``sequence`` is given).
+#: ``txid`` is the inserting transaction's id on PostgreSQL (a column default).
+events = Table(
+    "events",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("sequence", BigInteger, nullable=True),
+    Column("txid", BigInteger, nullable=False, server_default=text("0")),
+    Column("type", String(64), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("account_id", Uuid, nullable=True),
+    #: The event's JSON without its sequence (service.db.events.row says why).
+    Column("body", Text, nullable=False),
+    # Numbered events only: an insert touches the primary key and the
+    # unnumbered index alone; the sequencer adds these entries later.
+    Index(
+        "ix_events_sequence",
+        "sequence",
+        unique=True,
+        postgresql_where=text("sequence IS NOT NULL"),
+        sqlite_where=text("sequence IS NOT NULL"),
+    ),
+    Index(
+        "ix_events_account_id_sequence",
+        "account_id",
+        "sequence",
+        postgresql_where=text("sequence IS NOT NULL"),
+        sqlite_where=text("sequence IS NOT NULL"),
+    ),
+    Index(
+        "ix_events_unsequenced",
+        "txid",
+        "id",
+        postgresql_where=text("sequence IS NULL"),
+        sqlite_where=text("sequence IS NULL"),
+    ),
+)
+
+#: One row: the last sequence given to an event (never reused, even after a purge).
+event_sequence = Table(
+    "event_sequence",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, autoincrement=False),
+    Column("last", BigInteger, nullable=False),
+    #: Events up to this sequence were purged: a cursor below it has expired.
+    Column("purged_through", BigInteger, nullable=False),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("url", String(2000), nullable=False),
+    #: JSON array of event types; empty means all.
+    Column("event_types", Text, nullable=False),
+    Column("description", String(500), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("secret", String(100), nullable=False),
+    #: The secret before the last rotation, still signing until ``previous_secret_until``.
+    Column("previous_secret", String(100), nullable=True),
+    Column("previous_secret_until", UTCDateTime, nullable=True),
+    #: The last event sequence queued for this endpoint.
+    Column("cursor", BigInteger, nullable=False),
+    #: The deliverer that may send to this endpoint now, and until when.
+    Column("lease_owner", Uuid, nullable=True),
+    Column("lease_until", UTCDateTime, nullable=True),
+    _created_at(),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column(
+        "endpoint_id",
+        Uuid,
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("event_id", Uuid, nullable=False),
+    Column("sequence", BigInteger, nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_status_code", SmallInteger, nullable=True),
+    Column("last_error", String(1000), nullable=True),
+    Column("next_attempt_at", UTCDateTime, nullable=True),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    _created_at(),
+    Index("ix_webhook_deliveries_endpoint_id_status_id", "endpoint_id", "status", "id"),
+)

@@ -68,3 +68,10 @@ class NotFound(LedgerError):
 class Conflict(LedgerError):
     code = "conflict"
     title = "Conflict"
+
+
+class Gone(LedgerError):
+    """What was asked for existed once and was removed (e.g. purged events)."""
+
+    code = "gone"
+    title = "Gone"

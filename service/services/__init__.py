@@ -30,5 +30,12 @@ its work cannot be one transaction, and says why in its docstring:
 * :class:`service.services.keys.KeyCache` — a lookup per request, outside any
   use case;
 * :mod:`service.services.schema_version` — Alembic runs the migrations in a
-  transaction of its own.
+  transaction of its own;
+* the event feed (:func:`service.services.events.read_feed`,
+  :func:`~service.services.events.sequence`, :func:`~service.services.events.purge`)
+  — numbering committed events is a transaction of its own (its row lock must
+  be released at once), and a long poll reads again after each wake-up;
+* :class:`service.services.webhook_delivery.Deliverer` — a delivery is never
+  sent inside a transaction (it would hold locks and the sequencer's readers
+  for up to the 10 s timeout): lease, send, then record, each committed.
 """

@@ -23,6 +23,7 @@ from service.db import repositories
 from service.db.withdrawals import lock_account
 from service.domain.accounts import AccountRecord, AccountStatus, check_transition
 from service.domain.errors import NotFound
+from service.services import events
 
 
 def locked_account(tx: Connection, account_id: uuid.UUID) -> AccountRecord:
@@ -52,6 +53,9 @@ def set_status(
         reason=reason,
         account_id=account.id,
         details={"from": account.status.value, "to": status.value, **(details or {})},
+    )
+    events.status_changed(
+        tx, account.id, account.status, status, reason=reason, actor=actor, now=now
     )
     return replace(account, status=status)
 

@@ -19,6 +19,7 @@ from service.domain.accounts import (
 )
 from service.domain.errors import Conflict, NotFound
 from service.domain.ids import new_id
+from service.services import events
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,7 @@ def open_account(
         raise Conflict(
             f"an account with external_id {cmd.external_id!r} exists", code="account_exists"
         )
+    events.account_opened(tx, record, now)
     return record
 
 

@@ -20,12 +20,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import Connection
 
 from service.config import Settings
+from service.db import events as event_repo
 from service.db import holds as holds_repo
 from service.db import repositories
 from service.domain.calendar import BusinessCalendar, CalendarRangeError, Holiday
 from service.domain.errors import NotFound, ValidationFailed
 from service.domain.holds import MAX_HOLD_DAYS, Method
-from service.services import reference
+from service.services import events, reference
 
 #: How far a hold's window is widened when looking for holds a date can touch:
 #: a settlement late on the previous local day still counts from the next one.
@@ -68,6 +69,14 @@ def set_override(
         action="calendar_override_set",
         reason=name,
     )
+    events.calendar_changed(
+        tx,
+        day=day.isoformat(),
+        business_day=business_day,
+        name=name,
+        holds_rescheduled=moved,
+        now=now,
+    )
     return OverrideChange(day, business_day, name, moved)
 
 
@@ -86,6 +95,9 @@ def delete_override(
         now=now,
         action="calendar_override_removed",
         reason=name,
+    )
+    events.calendar_changed(
+        tx, day=day.isoformat(), business_day=None, name=name, holds_rescheduled=moved, now=now
     )
     return OverrideChange(day, None, name, moved)
 
@@ -108,11 +120,13 @@ def _recompute(
         tx, settled_before=day_end + _SLACK, releasing_from=day_start - _SLACK
     )
     changes = []
+    moved_holds: list[tuple[uuid.UUID, uuid.UUID, datetime, datetime]] = []
     per_account: dict[uuid.UUID, list[dict[str, str]]] = defaultdict(list)
     for hold_id, account_id, release_at, days, settled_at in locked:
         new_release = calendar.release_time(settled_at, days)
         if new_release != release_at:
             changes.append({"hold_id": hold_id, "release_at": new_release})
+            moved_holds.append((hold_id, account_id, release_at, new_release))
             per_account[account_id].append(
                 {
                     "hold_id": str(hold_id),
@@ -121,6 +135,7 @@ def _recompute(
                 }
             )
     holds_repo.set_release_times(tx, changes)
+    event_repo.append_rows(tx, events.hold_rescheduled_rows(moved_holds, now))
     details = {"date": day.isoformat(), "holds_recomputed": len(changes)}
     repositories.audit(tx, at=now, actor=actor, action=action, reason=reason, details=details)
     for account_id, moved in per_account.items():

@@ -41,7 +41,7 @@ from service.domain.holds import CLEARING_ACCOUNT, HoldStatus, Method
 from service.domain.ids import new_id
 from service.domain.money import Amount
 from service.domain.posting import EntryType
-from service.services import reference
+from service.services import events, reference
 from service.services.account_status import locked_account, set_status
 from service.services.views import TransactionView
 
@@ -148,6 +148,15 @@ def charge_back(
             "hold_id": None if hold is None else str(hold.id),
             "hold_status": hold_status,
         },
+    )
+    events.deposit_reversed(
+        tx,
+        deposit_id=deposit.id,
+        account_id=account.id,
+        recovered=str(amt(split.recovered)),
+        receivable=str(amt(split.receivable)),
+        reason=reason,
+        now=now,
     )
     if account.status in (AccountStatus.ACTIVE, AccountStatus.READ_ONLY):
         set_status(

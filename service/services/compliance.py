@@ -17,6 +17,7 @@ from sqlalchemy import Connection
 from service.db import repositories
 from service.db.database import Database
 from service.domain.accounts import AccountStatus, is_blocked_country, require_allowed_country
+from service.services import events
 
 
 def guard_jurisdiction(
@@ -58,4 +59,13 @@ def _flag(
                 "to": AccountStatus.READ_ONLY.value,
                 "country": country,
             },
+        )
+        events.status_changed(
+            tx,
+            account_id,
+            account.status,
+            AccountStatus.READ_ONLY,
+            reason=f"money movement attempted from blocked country {country}",
+            actor=actor,
+            now=now,
         )

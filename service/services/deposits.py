@@ -34,7 +34,7 @@ from service.domain.ids import new_id
 from service.domain.money import Amount
 from service.domain.posting import Entry
 from service.domain.rules import deposit_entry
-from service.services import reference
+from service.services import events, reference
 from service.services.views import DepositView, HoldView, LotView, QuoteView
 
 MAX_BATCH = 1000
@@ -221,7 +221,7 @@ def _write(tx: Connection, planned: list[_Planned], now: datetime) -> None:
         for p in planned
         if p.view.hold is not None
     ]
-    repo.write_holds(tx, entries, hold_rows)
+    repo.write_holds(tx, entries, hold_rows, events.deposit_rows([p.view for p in planned], now))
 
 
 def _raise_duplicate(tx: Connection, planned: list[_Planned]) -> None:

@@ -27,7 +27,7 @@ from service.domain.holds import spend_held_first, split_proceeds
 from service.domain.ids import new_id
 from service.domain.money import Amount
 from service.domain.rules import trade_entry
-from service.services import reference
+from service.services import events, reference
 from service.services.views import HeldPart, TradeView
 
 
@@ -130,7 +130,7 @@ def settle_trade(tx: Connection, cmd: TradeCommand, *, now: datetime) -> TradeVi
     )
     if not inserted:
         raise Conflict(f"trade {cmd.external_ref!r} was already settled", code="duplicate_trade")
-    return TradeView(
+    view = TradeView(
         id=trade_id,
         account_id=cmd.account_id,
         sell_asset=sell,
@@ -143,3 +143,5 @@ def settle_trade(tx: Connection, cmd: TradeCommand, *, now: datetime) -> TradeVi
         external_ref=cmd.external_ref,
         created_at=now,
     )
+    events.trade_settled(tx, view, now)
+    return view

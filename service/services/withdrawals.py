@@ -69,7 +69,7 @@ from service.domain.withdrawals import (
     next_status,
     usd_value,
 )
-from service.services import pagination, reference
+from service.services import events, pagination, reference
 from service.services.account_status import locked_account, set_status
 from service.services.holds import release_account
 from service.services.rates import usd_rates
@@ -83,6 +83,14 @@ _AUDIT_ACTION = {
     Transition.REJECT: "withdrawal_rejected",
     Transition.COMPLETE: "withdrawal_completed",
     Transition.FAIL: "withdrawal_failed",
+}
+
+
+_EVENT = {
+    Transition.APPROVE: "approved",
+    Transition.REJECT: "rejected",
+    Transition.COMPLETE: "completed",
+    Transition.FAIL: "failed",
 }
 
 
@@ -235,7 +243,9 @@ def _reserve(
         updated_at=now,
     )
     repo.insert_withdrawal(tx, row)
-    return _view(tx, row)
+    view = _view(tx, row)
+    events.withdrawal_event(tx, "requested", view, now)
+    return view
 
 
 # -- final withdrawal ----------------------------------------------------------------------
@@ -373,11 +383,13 @@ def transition(
                 **({"txid": txid} if txid else {}),
             },
         )
-    if action is Transition.COMPLETE and row.kind is WithdrawalKind.FINAL:
-        _archive_if_empty(tx, account, actor=actor, now=now, withdrawal_id=row.id)
     updated = repo.find_withdrawal(tx, row.id)
     assert updated is not None
-    return _view(tx, updated)
+    view = _view(tx, updated)
+    events.withdrawal_event(tx, _EVENT[action], view, now)
+    if action is Transition.COMPLETE and row.kind is WithdrawalKind.FINAL:
+        _archive_if_empty(tx, account, actor=actor, now=now, withdrawal_id=row.id)
+    return view
 
 
 def _settle(

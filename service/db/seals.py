@@ -191,7 +191,7 @@ def _after(cut: Cut) -> ColumnElement[bool]:
     )
 
 
-def unsealed_postings(conn: Connection, previous: Cut | None) -> Batches:
+def unsealed_postings(conn: Connection, previous: Cut | None, *, first: bool = False) -> Batches:
     """The postings of the entries the next seal takes, in seal order (the order
     of their leaves), then by line: batches of (entry_id, posted_at, type,
     reference, ledger_account_id, asset, amount), text as the exports return it.
@@ -200,14 +200,25 @@ def unsealed_postings(conn: Connection, previous: Cut | None) -> Batches:
     transactions that had not finished at the ``previous`` seal's cut need
     looking at (see the module docstring), ordered by transaction id then entry
     id; on SQLite all, by rowid (insert order).
+
+    ``first``: no seal exists yet, so no entry is sealed and PostgreSQL skips
+    the "in no seal" probe. That probe is an anti-join against ``seal_entries``,
+    which this very seal fills meanwhile from another connection; planned
+    against statistics that say the table is empty (a fresh database), it
+    becomes a scan of those uncommitted rows per entry, quadratic in the
+    journal's size. (Were membership rows left without a seal, the unique
+    ``entry_id`` would refuse them: the seal fails, nothing is sealed twice.)
     """
     e, p = journal_entries, postings
     stmt = select(*_leaf_columns(conn)).select_from(e.join(p, p.c.entry_id == e.c.id))
     sealed = exists().where(seal_entries.c.entry_id == e.c.id)
     if conn.dialect.name == "postgresql":
-        if previous is not None:
-            stmt = stmt.where(_after(previous))
-        stmt = stmt.where(~sealed).order_by(e.c.xact_id, e.c.id, p.c.line)
+        if first:
+            stmt = stmt.order_by(e.c.xact_id, e.c.id, p.c.line)
+        else:
+            if previous is not None:
+                stmt = stmt.where(_after(previous))
+            stmt = stmt.where(~sealed).order_by(e.c.xact_id, e.c.id, p.c.line)
     else:
         stmt = stmt.where(~sealed).order_by(literal_column("journal_entries.rowid"), p.c.line)
     batches = _raw_batches(conn, stmt, BATCH_ROWS)

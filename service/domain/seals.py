@@ -66,6 +66,24 @@ _names = _Names()
 LeafPosting = tuple[str, str, str]
 
 
+def posting_parts(account: str, asset: str) -> tuple[str, str]:
+    """The text of one posting of a leaf around its amount: the posting is
+    ``before + amount + after``. The same for every posting of an account in an
+    asset, so the sealer makes it once per pair rather than once per posting."""
+    return f'{{"account":{json_string(account)},"amount":"', f'","asset":{json_string(asset)}}}'
+
+
+def leaf_of_parts(
+    entry_id: str, entry_type: str, posted_at: str, reference: str, postings: Sequence[str]
+) -> bytes:
+    """The leaf of one entry whose postings are already written out (each one
+    ``before + amount + after`` of :func:`posting_parts`, in line order)."""
+    return (
+        f'{{"entry_id":"{entry_id}","posted_at":"{posted_at}","postings":[{",".join(postings)}],'
+        f'"reference":{json_string(reference)},"type":{_names[entry_type]}}}'
+    ).encode()
+
+
 def leaf(
     entry_id: str, entry_type: str, posted_at: str, reference: str, postings: Sequence[LeafPosting]
 ) -> bytes:
@@ -73,16 +91,11 @@ def leaf(
     docstring). Written out by hand because it runs for every entry sealed or
     verified; equal to :func:`canonical_json` of the same object (tested)."""
     names = _names
-    lines = ",".join(
-        [
-            f'{{"account":{names[account]},"amount":"{amount}","asset":{names[asset]}}}'
-            for account, asset, amount in postings
-        ]
-    )
-    return (
-        f'{{"entry_id":"{entry_id}","posted_at":"{posted_at}","postings":[{lines}],'
-        f'"reference":{json_string(reference)},"type":{names[entry_type]}}}'
-    ).encode()
+    lines = [
+        f'{{"account":{names[account]},"amount":"{amount}","asset":{names[asset]}}}'
+        for account, asset, amount in postings
+    ]
+    return leaf_of_parts(entry_id, entry_type, posted_at, reference, lines)
 
 
 @dataclass(frozen=True, slots=True)

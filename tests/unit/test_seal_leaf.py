@@ -11,7 +11,7 @@ import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.domain.seals import leaf, make_seal, seal_hash
+from service.domain.seals import leaf, leaf_of_parts, make_seal, posting_parts, seal_hash
 
 TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
 
@@ -63,6 +63,27 @@ def test_leaf_is_rfc8785_for_any_text(
     args = ("e", entry_type, "2026-01-01T00:00:00Z", reference, postings)
     assert leaf(*args) == rfc8785.dumps(as_object(*args))
     assert json.loads(leaf(*args)) == as_object(*args)
+
+
+@given(
+    TEXT,
+    TEXT,
+    st.lists(
+        st.tuples(TEXT, TEXT, st.from_regex(r"-?[0-9]{1,5}\.[0-9]{2}", fullmatch=True)), max_size=4
+    ),
+)
+def test_the_sealers_leaf_from_posting_parts_is_the_same_leaf(
+    entry_type: str, reference: str, postings: list[tuple[str, str, str]]
+) -> None:
+    """The sealer's fast path (posting text made once per account and asset)
+    writes byte for byte the leaf of :func:`leaf`, hence RFC 8785."""
+    written = []
+    for account, asset, amount in postings:
+        before, after = posting_parts(account, asset)
+        written.append(before + amount + after)
+    args = ("e", entry_type, "2026-01-01T00:00:00Z", reference)
+    assert leaf_of_parts(*args, written) == leaf(*args, postings)
+    assert leaf_of_parts(*args, written) == rfc8785.dumps(as_object(*args, postings))
 
 
 def test_seal_hash_is_sha256_of_the_canonical_json_of_the_other_fields() -> None:

@@ -27,14 +27,11 @@ from schemas.events import (
 )
 from service.api.auth import requires
 from service.api.runtime import runtime
-from service.domain.roles import READERS, Role
+from service.domain.roles import MANAGE_WEBHOOKS, READERS
 from service.services import events, webhooks
 from service.services.views import Page
 
 blp = Blueprint("events", __name__, description="Event feed and webhooks")
-
-#: Who manages webhook endpoints (admin may do everything anyway).
-_MANAGERS = (Role.OPERATIONS,)
 
 
 @blp.route("/events")
@@ -69,7 +66,7 @@ class Events(MethodView):
 
 @blp.route("/webhook-endpoints")
 class Endpoints(MethodView):
-    @requires(*_MANAGERS)
+    @requires(*MANAGE_WEBHOOKS)
     @blp.arguments(EndpointCreateSchema)
     @blp.response(201, EndpointWithSecretSchema)
     def post(self, body: dict[str, Any]) -> webhooks.EndpointView:
@@ -88,7 +85,7 @@ class Endpoints(MethodView):
                 now=rt.now(),
             )
 
-    @requires(*_MANAGERS)
+    @requires(*MANAGE_WEBHOOKS)
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, EndpointPageSchema)
     def get(self, args: dict[str, Any]) -> Page[webhooks.EndpointView]:
@@ -99,14 +96,14 @@ class Endpoints(MethodView):
 
 @blp.route("/webhook-endpoints/<uuid:endpoint_id>")
 class Endpoint(MethodView):
-    @requires(*_MANAGERS)
+    @requires(*MANAGE_WEBHOOKS)
     @blp.response(200, EndpointSchema)
     def get(self, endpoint_id: uuid.UUID) -> webhooks.EndpointView:
         """One endpoint."""
         with runtime().db.read() as conn:
             return webhooks.get_endpoint(conn, endpoint_id)
 
-    @requires(*_MANAGERS)
+    @requires(*MANAGE_WEBHOOKS)
     @blp.arguments(EndpointPatchSchema)
     @blp.response(200, EndpointSchema)
     def patch(self, body: dict[str, Any], endpoint_id: uuid.UUID) -> webhooks.EndpointView:
@@ -115,7 +112,7 @@ class Endpoint(MethodView):
         with rt.db.write() as tx:
             return webhooks.update_endpoint(tx, endpoint_id, body, now=rt.now())
 
-    @requires(*_MANAGERS)
+    @requires(*MANAGE_WEBHOOKS)
     @blp.response(204)
     def delete(self, endpoint_id: uuid.UUID) -> Response:
         """Delete the endpoint and its deliveries."""
@@ -126,7 +123,7 @@ class Endpoint(MethodView):
 
 @blp.route("/webhook-endpoints/<uuid:endpoint_id>/rotate-secret")
 class RotateSecret(MethodView):
-    @requires(*_MANAGERS)
+    @requires(*MANAGE_WEBHOOKS)
     @blp.response(200, SecretSchema)
     def post(self, endpoint_id: uuid.UUID) -> dict[str, str]:
         """A new secret; the old one keeps signing beside it for 24 h."""
@@ -137,7 +134,7 @@ class RotateSecret(MethodView):
 
 @blp.route("/webhook-endpoints/<uuid:endpoint_id>/deliveries")
 class Deliveries(MethodView):
-    @requires(*_MANAGERS)
+    @requires(*MANAGE_WEBHOOKS)
     @blp.arguments(DeliveryArgs, location="query")
     @blp.response(200, DeliveryPageSchema)
     def get(self, args: dict[str, Any], endpoint_id: uuid.UUID) -> Page[Any]:
@@ -154,7 +151,7 @@ class Deliveries(MethodView):
 
 @blp.route("/webhook-endpoints/<uuid:endpoint_id>/replay")
 class Replay(MethodView):
-    @requires(*_MANAGERS)
+    @requires(*MANAGE_WEBHOOKS)
     @blp.arguments(ReplaySchema)
     @blp.response(202, ReplayResultSchema)
     def post(self, body: dict[str, Any], endpoint_id: uuid.UUID) -> tuple[dict[str, int], int]:

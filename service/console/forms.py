@@ -29,3 +29,10 @@ class ReviewForm(FlaskForm):  # type: ignore[misc]
 
 class SignOutForm(FlaskForm):  # type: ignore[misc]
     """Only the CSRF token: signing out is a POST, so no other site can do it."""
+
+
+class ReplayForm(FlaskForm):  # type: ignore[misc]
+    """Replay a webhook endpoint's events after a sequence; the number itself is
+    checked by the API's ReplaySchema, so both entry points refuse the same input."""
+
+    after = StringField("After sequence", validators=[InputRequired("Enter a sequence.")])

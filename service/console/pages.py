@@ -24,16 +24,22 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers.response import Response
 
 from schemas.accounts import AccountPatchSchema
+from schemas.events import ReplaySchema
 from schemas.withdrawals import ReviewSchema
 from service.api import problems
 from service.api.auth import client_country
 from service.api.runtime import runtime
-from service.console.forms import ReviewForm, SignInForm, SignOutForm, StatusForm
+from service.console.forms import ReplayForm, ReviewForm, SignInForm, SignOutForm, StatusForm
 from service.console.session import current_staff, sign_in, sign_out, signed_in, staff
 from service.domain.accounts import AccountStatus
 from service.domain.errors import BadRequest, LedgerError, ValidationFailed
 from service.domain.holds import HoldStatus
-from service.domain.roles import CHANGE_ACCOUNT_STATUS, READ_AUDIT, REVIEW_WITHDRAWALS
+from service.domain.roles import (
+    CHANGE_ACCOUNT_STATUS,
+    MANAGE_WEBHOOKS,
+    READ_AUDIT,
+    REVIEW_WITHDRAWALS,
+)
 from service.domain.withdrawals import Transition, WithdrawalStatus
 from service.services import (
     account_status,
@@ -41,6 +47,7 @@ from service.services import (
     audit,
     balances,
     holds,
+    webhooks,
     withdrawals,
 )
 from service.services.compliance import guard_jurisdiction
@@ -322,6 +329,57 @@ def _load(schema: Any, data: dict[str, Any]) -> dict[str, Any]:
     return loaded
 
 
+@blp.route("/webhooks")
+@signed_in(MANAGE_WEBHOOKS)
+def webhook_endpoints() -> str:
+    """``GET /v1/webhook-endpoints`` for people: operations and admin only."""
+    with runtime().db.read() as conn:
+        page = webhooks.list_endpoints(
+            conn, limit=PAGE_SIZE, cursor=request.args.get("cursor") or None
+        )
+    return render_template("webhooks.html", page=page)
+
+
+@blp.route("/webhooks/<uuid:endpoint_id>")
+@signed_in(MANAGE_WEBHOOKS)
+def webhook_endpoint(endpoint_id: uuid.UUID) -> str:
+    """One endpoint and its deliveries, newest first, filtered by status as
+    ``GET /v1/webhook-endpoints/{id}/deliveries`` is."""
+    status = request.args.get("status") or None
+    if status not in (None, "pending", "delivered", "failed"):
+        raise ValidationFailed.field("status", "must be pending, delivered or failed")
+    with runtime().db.read() as conn:
+        endpoint = webhooks.get_endpoint(conn, endpoint_id)
+        deliveries = webhooks.list_deliveries(
+            conn,
+            endpoint_id,
+            status=status,
+            limit=PAGE_SIZE,
+            cursor=request.args.get("cursor") or None,
+        )
+    return render_template(
+        "webhook_endpoint.html",
+        endpoint=endpoint,
+        deliveries=deliveries,
+        status=status,
+        replay_form=ReplayForm(formdata=None),
+    )
+
+
+@blp.route("/webhooks/<uuid:endpoint_id>/replay", methods=["POST"])
+@signed_in(MANAGE_WEBHOOKS)
+def webhook_replay(endpoint_id: uuid.UUID) -> Response:
+    """``POST /v1/webhook-endpoints/{id}/replay``: send again every matching
+    event after the given sequence."""
+    form = ReplayForm()
+    body = _load(ReplaySchema(), {"after": form.after.data})
+    rt = runtime()
+    with rt.db.write() as tx:
+        queued = webhooks.replay(tx, endpoint_id, after=body["after"], now=rt.now())
+    flash(f"{queued} deliveries queued again.")
+    return redirect(url_for("console.webhook_endpoint", endpoint_id=endpoint_id))
+
+
 @blp.context_processor
 def _staff_in_templates() -> dict[str, Any]:
     """Templates show who is signed in and offer what their role may do."""
@@ -329,6 +387,7 @@ def _staff_in_templates() -> dict[str, Any]:
         "staff": current_staff(),
         "sign_out_form": SignOutForm(formdata=None),
         "REVIEW_WITHDRAWALS": REVIEW_WITHDRAWALS,
+        "MANAGE_WEBHOOKS": MANAGE_WEBHOOKS,
         "time_zone": runtime().settings.time_zone,
     }
 

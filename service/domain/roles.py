@@ -38,6 +38,7 @@ class ApiKeyRecord:
 CHANGE_ACCOUNT_STATUS: frozenset[Role] = frozenset({Role.COMPLIANCE})
 READ_AUDIT: frozenset[Role] = frozenset({Role.COMPLIANCE})
 REVIEW_WITHDRAWALS: frozenset[Role] = frozenset({Role.COMPLIANCE})
+MANAGE_WEBHOOKS: frozenset[Role] = frozenset({Role.OPERATIONS})
 
 
 def may(role: Role, granted: frozenset[Role]) -> bool:

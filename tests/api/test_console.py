@@ -16,9 +16,11 @@ from service.db.database import Database
 from service.db.tables import api_keys as api_keys_table
 from service.domain.roles import Role
 from service.services import keys
+from service.services.webhook_delivery import Deliverer
 from tests.api.test_deposits import balance
 from tests.api.test_withdrawals import fund, withdraw
 from tests.conftest import Api, Clock
+from tests.webhook_receiver import receiver
 
 
 def _token(html: str) -> str:
@@ -396,3 +398,70 @@ def test_a_second_decision_on_the_same_withdrawal_is_refused(
     audit = api.get(f"/v1/accounts/{account}/audit", Role.COMPLIANCE).get_json()["items"]
     assert [e["action"] for e in audit] == ["withdrawal_rejected"]
     assert balance(api, account)["available_to_withdraw"] == "20000.00"
+
+
+def _delivered_endpoint(api: Api, db: Database) -> tuple[str, int]:
+    """An endpoint whose deliverer has sent every event so far: replay then has
+    something to queue again. Returns its id and how many deliveries it has."""
+    with receiver() as hook:
+        created = api.post(
+            "/v1/webhook-endpoints",
+            {"url": hook.url, "event_types": ["account.opened"]},
+            Role.OPERATIONS,
+            idem=None,
+        )
+        assert created.status_code == 201, created.get_json()
+        endpoint = str(created.get_json()["id"])
+        api.open_account()
+        assert Deliverer(db).run_once().delivered >= 1
+    deliveries = api.get(f"/v1/webhook-endpoints/{endpoint}/deliveries", Role.OPERATIONS)
+    return endpoint, len(deliveries.get_json()["items"])
+
+
+def test_webhook_replay_without_token_is_400_and_queues_nothing(
+    app: Any, api: Api, db: Database, api_keys: dict[Role, str]
+) -> None:
+    endpoint, before = _delivered_endpoint(api, db)
+    deliveries = f"/v1/webhook-endpoints/{endpoint}/deliveries"
+    client = app.test_client()
+    _sign_in(client, api_keys[Role.OPERATIONS])
+    page = client.get(f"/console/webhooks/{endpoint}")
+    assert page.status_code == 200
+    response = client.post(f"/console/webhooks/{endpoint}/replay", data={"after": "0"})
+    assert response.status_code == 400
+    assert "csrf_failed" in response.get_data(as_text=True)
+    assert len(api.get(deliveries, Role.OPERATIONS).get_json()["items"]) == before
+
+    replayed = client.post(
+        f"/console/webhooks/{endpoint}/replay",
+        data={"csrf_token": _token(page.get_data(as_text=True)), "after": "0"},
+        follow_redirects=True,
+    )
+    assert replayed.status_code == 200
+    assert f"{before} deliveries queued again." in replayed.get_data(as_text=True)
+    assert len(api.get(deliveries, Role.OPERATIONS).get_json()["items"]) == 2 * before
+
+
+def test_webhook_pages_follow_the_api_roles(
+    app: Any, api: Api, db: Database, api_keys: dict[Role, str]
+) -> None:
+    """Operations and admin manage webhooks in the console as in the API; every
+    other role gets the 403 page, for the list, the endpoint and Replay alike."""
+    endpoint, before = _delivered_endpoint(api, db)
+    may_manage = {Role.OPERATIONS, Role.ADMIN}
+    for role in Role:
+        rest = api.get(f"/v1/webhook-endpoints/{endpoint}", role)
+        assert (rest.status_code == 200) == (role in may_manage), role
+        client = app.test_client()
+        _sign_in(client, api_keys[role])
+        expected = 200 if role in may_manage else 403
+        assert client.get("/console/webhooks").status_code == expected, role
+        assert client.get(f"/console/webhooks/{endpoint}").status_code == expected, role
+        if role not in may_manage:
+            token = _token(client.get("/console/accounts").get_data(as_text=True))
+            answer = client.post(
+                f"/console/webhooks/{endpoint}/replay", data={"csrf_token": token, "after": "0"}
+            )
+            assert answer.status_code == 403, role
+    deliveries = api.get(f"/v1/webhook-endpoints/{endpoint}/deliveries", Role.OPERATIONS)
+    assert len(deliveries.get_json()["items"]) == before

@@ -9,12 +9,15 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from playwright.sync_api import expect
 
 from service.domain.roles import Role
+from service.services.webhook_delivery import Deliverer
 from tests.api.test_deposits import deposit
 from tests.api.test_withdrawals import fund, withdraw
 from tests.browser.conftest import Served, sign_in
+from tests.webhook_receiver import receiver
 
 
 def _account(served: Served, tier: str = "verified") -> tuple[str, str]:
@@ -281,3 +284,51 @@ def test_keyboard_only_every_input_labelled_fits_1280(page: Any, served: Served)
     page.goto("/console/withdrawals")
     expect(page.locator(f"#w-{withdrawal}")).to_be_visible()
     check_page()
+
+
+def test_webhook_endpoints_deliveries_and_replay(page: Any, served: Served) -> None:
+    with receiver() as hook:
+        created = served.api.post(
+            "/v1/webhook-endpoints",
+            {"url": hook.url, "event_types": ["account.opened"], "description": "risk engine"},
+            Role.OPERATIONS,
+            idem=None,
+        )
+        assert created.status_code == 201, created.get_json()
+        endpoint = created.get_json()["id"]
+        _account(served)
+        _account(served)
+        assert Deliverer(served.db).run_once().delivered >= 2
+    deliveries = f"/v1/webhook-endpoints/{endpoint}/deliveries"
+    before = len(served.api.get(deliveries, Role.OPERATIONS).get_json()["items"])
+
+    sign_in(page, served.keys[Role.OPERATIONS])
+    page.get_by_role("link", name="Webhooks").click()
+    expect(page.get_by_role("heading", name="Webhook endpoints")).to_be_visible()
+    page.get_by_role("link", name=hook.url).click()
+    expect(page.locator(".facts")).to_contain_text("risk engine")
+    page.get_by_label("After sequence").fill("0")
+    page.get_by_role("button", name="Replay").click()
+    expect(page.get_by_role("status")).to_contain_text("deliveries queued again")
+    queued = int(page.get_by_role("status").inner_text().split()[0])
+    assert queued >= 2
+    rows = served.api.get(deliveries, Role.OPERATIONS).get_json()["items"]
+    assert len(rows) > before
+    table = page.locator("section", has=page.get_by_role("heading", name="Deliveries"))
+    expect(table.get_by_role("row").nth(1)).to_contain_text("account.opened")
+
+    page.get_by_label("After sequence").fill("-1")
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.get_by_role("button", name="Replay").click()
+    assert answer.value.status == 422
+    assert len(served.api.get(deliveries, Role.OPERATIONS).get_json()["items"]) == len(rows)
+
+
+@pytest.mark.parametrize("role", [Role.TRADING, Role.COMPLIANCE])
+def test_only_operations_and_admin_see_webhooks(page: Any, served: Served, role: Role) -> None:
+    sign_in(page, served.keys[role])
+    expect(page.get_by_role("link", name="Webhooks")).to_have_count(0)
+    response = page.goto("/console/webhooks")
+    assert response is not None
+    assert response.status == 403
+    expect(page.get_by_role("heading", name="Forbidden")).to_be_visible()

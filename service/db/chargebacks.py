@@ -8,7 +8,7 @@ once even if two requests race past the service's own check.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -111,35 +111,12 @@ def set_hold_status(conn: Connection, hold_id: uuid.UUID, status: str) -> None:
 
 
 def insert_chargeback(conn: Connection, row: ChargebackRow) -> None:
-    conn.execute(
-        insert(chargebacks).values(
-            id=row.id,
-            account_id=row.account_id,
-            deposit_id=row.deposit_id,
-            asset=row.asset,
-            amount=row.amount,
-            recovered=row.recovered,
-            receivable=row.receivable,
-            reason=row.reason,
-            entry_id=row.entry_id,
-            created_at=row.created_at,
-        )
-    )
+    """The row's fields are the table's columns, one for one."""
+    conn.execute(insert(chargebacks).values(**asdict(row)))
 
 
 def _chargeback(row: Any) -> ChargebackRow:
-    return ChargebackRow(
-        id=row.id,
-        account_id=row.account_id,
-        deposit_id=row.deposit_id,
-        asset=row.asset,
-        amount=row.amount,
-        recovered=row.recovered,
-        receivable=row.receivable,
-        reason=row.reason,
-        entry_id=row.entry_id,
-        created_at=row.created_at,
-    )
+    return ChargebackRow(**{f.name: getattr(row, f.name) for f in fields(ChargebackRow)})
 
 
 def find_by_entries(conn: Connection, entry_ids: list[uuid.UUID]) -> list[ChargebackRow]:

@@ -179,7 +179,7 @@ def seal_command() -> None:
     "--threads",
     default=None,
     type=click.IntRange(1, 256),
-    help="Threads per worker [default: LEDGER_SERVER_THREADS, 8]; 1 = sync workers.",
+    help="Threads per worker [default: LEDGER_SERVER_THREADS, 64]; 1 = sync workers.",
 )
 @click.option("--access-log", is_flag=True, help="Log every request on stdout.")
 def serve(host: str, port: int, workers: int, threads: int | None, access_log: bool) -> None:

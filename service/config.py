@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 
 DEFAULT_SQLITE_PATH = Path("var") / "ledger.db"
+DEFAULT_SERVER_THREADS = 64
 
 
 def default_database_url() -> str:
@@ -67,8 +68,12 @@ class Settings:
     #: How long a deliverer owns an endpoint without renewing; must exceed the
     #: 10 s send timeout (a crashed deliverer's endpoint waits this long).
     webhook_lease_seconds: float = 60.0
-    #: Threads per gunicorn worker (``gthread``): long polls wait on one thread each.
-    server_threads: int = 8
+    #: Threads per gunicorn worker (``gthread``): a long poll waits on one thread,
+    #: so ``workers x threads`` must exceed the readers waiting at once (API.md:
+    #: fifty, deposits still answered at once). Idle threads cost no CPU and hold
+    #: no database connection; gunicorn does not balance connections between
+    #: workers, so each worker alone must have room for all of them.
+    server_threads: int = DEFAULT_SERVER_THREADS
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

@@ -5,7 +5,9 @@ A long poll on the event feed (``GET /v1/events?wait=30``) holds its thread
 while it waits (no database connection: one listener per process wakes it),
 so with sync workers six waiting readers would take every worker of a small
 deployment and deposits would queue behind them. With threads, waiting readers
-hold threads, and deposits are answered by the others. The cost is measured
+hold threads, and deposits are answered by the others: 64 per worker by
+default, since gunicorn does not spread connections evenly between workers and
+API.md promises deposits answered at once with fifty readers waiting. The cost is measured
 in docs/performance.md (deposit throughput with sync and gthread workers).
 
 The benchmarks serve their ceiling app through :func:`run` too, so both are
@@ -26,6 +28,7 @@ from typing import Any, NoReturn
 
 from gunicorn.app.base import BaseApplication
 
+from service.config import DEFAULT_SERVER_THREADS
 from service.metrics import MULTIPROC_DIR
 
 #: Marks a metrics directory ``ledger serve`` made itself (and so removes).
@@ -63,7 +66,12 @@ def _forget_worker_metrics(server: Any, worker: Any) -> None:
 
 
 def options(
-    *, host: str, port: int, workers: int, threads: int = 8, access_log: bool = False
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    threads: int = DEFAULT_SERVER_THREADS,
+    access_log: bool = False,
 ) -> dict[str, Any]:
     """``threads`` 1 means gunicorn's sync workers (one request at a time)."""
     return {
@@ -122,7 +130,7 @@ def run(
     host: str,
     port: int,
     workers: int,
-    threads: int = 8,
+    threads: int = DEFAULT_SERVER_THREADS,
     access_log: bool = False,
     load: Callable[[], Any] | None = None,
 ) -> None:

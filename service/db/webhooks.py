@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, literal, or_, select, update
 
+from service.db.events import SEQUENCE_BATCH, sequence_committed
 from service.db.tables import event_sequence, events, webhook_deliveries, webhook_endpoints
 from service.domain.ids import new_id
 
@@ -93,7 +94,16 @@ def insert_endpoint(
     secret: str,
     now: datetime,
 ) -> EndpointRow:
-    """A new endpoint receives the events numbered after its creation."""
+    """A new endpoint receives the events committed after its creation.
+
+    Its cursor is the last sequence once every event committed so far is
+    numbered: on PostgreSQL an event is numbered after its commit, and one that
+    committed before the endpoint but was not numbered yet would otherwise get
+    a number above the cursor and be sent (replay is for older events). The
+    numbering step holds the sequence lock to this transaction's commit.
+    """
+    while sequence_committed(tx) == SEQUENCE_BATCH:
+        continue
     endpoint_id = new_id()
     tx.execute(
         insert(webhook_endpoints).values(

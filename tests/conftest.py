@@ -180,13 +180,18 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def app(db: Database, settings: Settings, clock: Clock) -> Any:
+def app(db: Database, settings: Settings, clock: Clock) -> Iterator[Any]:
     from service.api import create_app
 
     application = create_app(settings, db)
     application.extensions["ledger"].clock = clock
     application.config["TESTING"] = True
-    return application
+    yield application
+    # A long poll started the process's listener thread: stop it with the test,
+    # before its database is emptied or dropped.
+    notifier = application.extensions["ledger"].notifier
+    if notifier is not None:
+        notifier.close()
 
 
 @pytest.fixture

@@ -92,6 +92,10 @@ class DeliverySummary:
     failed: int = 0
     endpoints: set[uuid.UUID] = field(default_factory=set)
 
+    @property
+    def attempts(self) -> int:
+        return self.delivered + self.retried + self.failed
+
     def as_dict(self) -> dict[str, int]:
         return {
             "delivered": self.delivered,
@@ -119,34 +123,38 @@ class Deliverer:
         self.owner = new_id()
 
     def run_once(self) -> DeliverySummary:
-        """Send everything due now, endpoint by endpoint, until nothing is due."""
+        """Send everything due when the call starts, endpoint by endpoint, then return.
+
+        Bounded by the last event numbered at the start (``--once`` must end
+        under a steady stream of new events: those are the next call's)."""
         summary = DeliverySummary()
+        events.sequence(self.db)
+        with self.db.read() as conn:
+            through = events_repo.cursor(conn).last
         while True:
-            events.sequence(self.db)
             with self.db.read() as conn:
                 candidates = repo.endpoints_with_work(conn, self.clock())
-            worked = False
+            attempts = summary.attempts
             for endpoint_id in candidates:
-                worked |= self._serve(endpoint_id, summary)
-            if not worked:
+                self._serve(endpoint_id, summary, through)
+            if summary.attempts == attempts:
                 return summary
 
-    def _serve(self, endpoint_id: uuid.UUID, summary: DeliverySummary) -> bool:
-        """One turn at one endpoint; False if another deliverer holds it."""
+    def _serve(self, endpoint_id: uuid.UUID, summary: DeliverySummary, through: int) -> None:
+        """One turn at one endpoint, unless another deliverer holds it."""
         now = self.clock()
         with self.db.write() as tx:
             if not repo.take_lease(tx, endpoint_id, self.owner, now=now, until=now + self.lease):
-                return False
+                return
         try:
             for _ in range(TURN):
-                if not self._send_next(endpoint_id, summary):
+                if not self._send_next(endpoint_id, summary, through):
                     break
         finally:
             with self.db.write() as tx:
                 repo.drop_lease(tx, endpoint_id, self.owner)
-        return True
 
-    def _send_next(self, endpoint_id: uuid.UUID, summary: DeliverySummary) -> bool:
+    def _send_next(self, endpoint_id: uuid.UUID, summary: DeliverySummary, through: int) -> bool:
         now = self.clock()
         with self.db.write() as tx:
             # Renew the lease first: if it was lost (this process stalled past
@@ -160,7 +168,7 @@ class Deliverer:
             if delivery is None:
                 repo.queue_new_events(tx, endpoint, limit=QUEUE_BATCH, now=now)
                 delivery = repo.next_pending(tx, endpoint_id)
-            if delivery is None:
+            if delivery is None or delivery.sequence > through:
                 return False
             if delivery.next_attempt_at is not None and delivery.next_attempt_at > now:
                 return False  # the endpoint waits for this one's retry

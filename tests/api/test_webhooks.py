@@ -14,7 +14,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from service.db.database import Database
 from service.domain.roles import Role
-from service.services.webhook_delivery import Deliverer
+from service.services.webhook_delivery import Deliverer, Outcome
 from tests.api.test_deposits import deposit
 from tests.api.test_events import all_events
 from tests.conftest import Api
@@ -156,6 +156,28 @@ def test_a_new_endpoint_gets_only_events_committed_after_it(
     sent = [json.loads(r.body) for r in hook.requests]
     assert [(e["type"], e["data"].get("amount")) for e in sent] == [("deposit.settled", "4.00")]
     assert [d["status"] for d in deliveries(api, created["id"])] == ["delivered"]
+
+
+def test_once_ends_under_a_steady_stream_of_new_events(api: Api, db: Database) -> None:
+    """``ledger webhooks deliver --once`` sends what is due when it starts and
+    exits, even if every send is followed by a new event (continuous load)."""
+    endpoint(api, "https://hooks.example/ledger")
+    for _ in range(2):
+        api.open_account()
+    at_start = [e["id"] for e in all_events(api)]
+    sent: list[str] = []
+
+    def send(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
+        if len(sent) >= 20:
+            raise AssertionError("run_once keeps sending events that came after it started")
+        sent.append(headers["webhook-id"])
+        api.open_account()  # another event commits meanwhile
+        return Outcome(204, None)
+
+    summary = Deliverer(db, send=send).run_once()
+    assert sent == at_start
+    assert summary.delivered == 2
+    assert Deliverer(db, send=send).run_once().delivered == 2  # the two that came meanwhile
 
 
 def test_type_filter(api: Api, db: Database, hook: Receiver) -> None:

@@ -9,6 +9,8 @@ from marshmallow import Schema, ValidationError, fields, post_dump, validate
 from schemas.common import PageSchema, cursor_field, limit_field
 from schemas.fields import AssetCode, Money, Text, UTCDateTime, plain
 from service.domain.holds import HoldStatus, Method
+from service.domain.timestamps import format_utc
+from service.services.views import DepositView
 
 _REF = validate.Length(min=1, max=255)
 
@@ -89,6 +91,50 @@ class DepositSchema(Schema):
 
 class DepositBatchResultSchema(Schema):
     deposits = fields.List(fields.Nested(DepositSchema))
+
+
+def dump_deposit(view: DepositView) -> dict[str, Any]:
+    """``DepositSchema().dump(view)``, written out by hand.
+
+    A settlement file dumps a thousand deposits twice (its response and its
+    events), and marshmallow's per-field machinery was the largest share of
+    the batch route's time. The contract stays the schema's: same keys in the
+    same order, same texts (tests/unit/test_deposit_dump.py compares the two
+    on generated deposits). A field added to the schema must be added here.
+    """
+    hold = view.hold
+    return {
+        "id": str(view.id),
+        "account_id": str(view.account_id),
+        "method": view.method,
+        "asset": view.asset,
+        "amount": str(view.amount),
+        "status": view.status,
+        "settled_at": format_utc(view.settled_at),
+        "external_ref": view.external_ref,
+        "hold": None
+        if hold is None
+        else {
+            "id": str(hold.id),
+            "deposit_id": str(hold.deposit_id),
+            "method": hold.method,
+            "asset": hold.asset,
+            "amount": str(hold.amount),
+            "status": hold.status,
+            "placed_at": format_utc(hold.placed_at),
+            "release_at": format_utc(hold.release_at),
+            "released_at": None if hold.released_at is None else format_utc(hold.released_at),
+            "lots": [
+                {"asset": lot.asset, "amount": str(lot.amount), "status": lot.status}
+                for lot in hold.lots
+            ],
+        },
+    }
+
+
+def dump_deposit_batch(result: dict[str, list[DepositView]]) -> dict[str, Any]:
+    """``DepositBatchResultSchema().dump(result)`` (see :func:`dump_deposit`)."""
+    return {"deposits": [dump_deposit(v) for v in result["deposits"]]}
 
 
 class HoldListArgs(Schema):

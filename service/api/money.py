@@ -23,6 +23,8 @@ from schemas.money import (
     TradeCreateSchema,
     TradeSchema,
     TransactionPageSchema,
+    dump_deposit,
+    dump_deposit_batch,
 )
 from service.api.auth import requires
 from service.api.geofence import guard
@@ -62,7 +64,7 @@ class Deposits(MethodView):
         cmd = deposit_command(body)
         return respond_once(
             201,
-            DepositSchema,
+            dump_deposit,
             lambda tx: deposits.record_deposit(tx, cmd, settings=rt.settings, now=rt.now()),
         )
 
@@ -87,7 +89,7 @@ class DepositBatch(MethodView):
         cmds = [deposit_command(item) for item in body["deposits"]]
         return respond_once(
             201,
-            DepositBatchResultSchema,
+            dump_deposit_batch,
             lambda tx: {
                 "deposits": deposits.record_deposits(tx, cmds, settings=rt.settings, now=rt.now())
             },

@@ -22,7 +22,7 @@ from marshmallow import Schema
 from sqlalchemy import Connection
 
 from schemas.accounts import AccountSchema
-from schemas.money import DepositSchema, TradeSchema
+from schemas.money import TradeSchema, dump_deposit
 from schemas.withdrawals import WithdrawalSchema
 from service.db import events as repo
 from service.db.database import Database
@@ -87,7 +87,7 @@ def deposit_rows(views: Sequence[DepositView], now: datetime) -> list[dict[str, 
     """``deposit.settled`` rows for the caller's multi-table insert (one per deposit)."""
     return [
         repo.row(
-            "deposit.settled", _dump(DepositSchema, v), account_id=v.account_id, occurred_at=now
+            "deposit.settled", dump_deposit(v), account_id=v.account_id, occurred_at=now
         )
         for v in views
     ]

@@ -11,5 +11,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=8, help="per worker; 1 = sync workers")
     args = parser.parse_args()
-    run(host="127.0.0.1", port=args.port, workers=args.workers, load=make_app)
+    run(
+        host="127.0.0.1",
+        port=args.port,
+        workers=args.workers,
+        threads=args.threads,
+        load=make_app,
+    )

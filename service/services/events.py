@@ -86,9 +86,7 @@ def status_changed(
 def deposit_rows(views: Sequence[DepositView], now: datetime) -> list[dict[str, Any]]:
     """``deposit.settled`` rows for the caller's multi-table insert (one per deposit)."""
     return [
-        repo.row(
-            "deposit.settled", dump_deposit(v), account_id=v.account_id, occurred_at=now
-        )
+        repo.row("deposit.settled", dump_deposit(v), account_id=v.account_id, occurred_at=now)
         for v in views
     ]
 

@@ -16,6 +16,7 @@ from bench.common import RESULTS, postgres_available
 
 SCRIPTS = [
     ["bench.http_deposits"],
+    ["bench.http_deposits", "--minutes", "5"],
     ["bench.trades"],
     ["bench.batch_deposits"],
     ["bench.release_holds", "--holds", "100000"],

@@ -86,6 +86,14 @@ def verdicts(r: dict[str, Any]) -> list[str]:
             f"p99 {f['p99_ms']:.1f} ms, p50 {f['p50_ms']:.1f} ms at {f['rps']:.0f} req/s "
             f"(target < 50 ms; ceiling p99 {f['ceiling_p99_ms']:.1f} ms; {f['settings']})",
         )
+    if "http_deposits_endurance" in r:
+        f = r["http_deposits_endurance"]
+        line(
+            "http_deposits 5-minute run [last minute / first]",
+            f["last_to_first"] >= 0.9,
+            f"{f['last_to_first']:.2f} (target ≥ 0.90); req/s by minute {f['rps_by_minute']}; "
+            f"ceiling before/after {f['ceiling_rps_before_after']}",
+        )
     if "batch_deposits" in r:
         f = r["batch_deposits"]
         rate = f["deposits_per_s"]

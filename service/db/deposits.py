@@ -1,8 +1,7 @@
 """Deposits in the database: the accounts a batch names, and writing the batch.
 
 The hot path of the service: a deposit (or a settlement file of up to 1,000)
-takes one read and two writes, whatever its size — see :func:`write_entries`
-and :func:`write_holds`.
+takes one read and one write, whatever its size — see :func:`write`.
 """
 
 from __future__ import annotations
@@ -12,11 +11,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Table, select, text
 
 from service.db import events, ledger
 from service.db import holds as holds_repo
-from service.db.dialect import id_in, ids_param, insert_together
+from service.db.dialect import Part, id_in, ids_param, insert_together, pg_type
 from service.db.tables import account_hold_policies, accounts, deposits, holds
 from service.domain.accounts import AccountStatus
 from service.domain.posting import Entry
@@ -76,27 +75,81 @@ def accounts_of(tx: Connection, ids: set[uuid.UUID]) -> DepositAccounts:
     return DepositAccounts(statuses, overrides, policies, calendar)
 
 
-def write_entries(tx: Connection, entries: list[Entry], rows: list[dict[str, Any]]) -> int:
-    """Round trip 1: the journal entries with the deposit rows; returns how many
-    deposits were inserted (fewer than ``rows``: a (method, external_ref) clash)."""
-    _, inserted = insert_together(
-        tx,
-        [ledger.entries_part(entries), (deposits, rows, ("method", "external_ref"))],
-    )
-    return inserted
-
-
-def write_holds(
+def write(
     tx: Connection,
     entries: list[Entry],
+    rows: list[dict[str, Any]],
     hold_rows: list[dict[str, Any]],
     event_rows: list[dict[str, Any]],
-) -> None:
-    """Round trip 2: the hold rows with the postings (whose trigger needs the
-    holds) and the deposits' events (the outbox costs no round trip)."""
-    insert_together(
-        tx, [(holds, hold_rows, ()), ledger.postings_part(entries), events.part(event_rows)]
-    )
+) -> int:
+    """Write a batch of deposits; return how many deposit rows were inserted
+    (fewer than ``rows``: a (method, external_ref) clash, and the caller must
+    roll back).
+
+    PostgreSQL: ONE statement, whatever the batch size. The deposits are
+    inserted ``ON CONFLICT DO NOTHING`` and every other row (entry, hold,
+    postings) is inserted only for a deposit that went in, so a clash leaves
+    no hold without its deposit (which the foreign key would refuse with an
+    error instead of the 409) and no postings without their entry; the
+    events go in unconditionally (a clash rolls the transaction back). The
+    postings trigger runs at the end of the statement, when the holds it
+    checks are in. SQLite: the entries with the deposits, then, if none
+    clashed, the holds, postings and events.
+    """
+    if tx.dialect.name != "postgresql":
+        _, inserted = insert_together(
+            tx, [ledger.entries_part(entries), (deposits, rows, ("method", "external_ref"))]
+        )
+        if inserted == len(rows):
+            insert_together(
+                tx,
+                [(holds, hold_rows, ()), ledger.postings_part(entries), events.part(event_rows)],
+            )
+        return inserted
+    # The deposits first: the other parts read what they inserted.
+    parts: list[Part] = [
+        (deposits, rows, ()),
+        ledger.entries_part(entries),
+        (holds, hold_rows, ()),
+        ledger.postings_part(entries),
+        events.part(event_rows),
+    ]
+    present = [(table, part_rows) for table, part_rows, _ in parts if part_rows]
+    shape = tuple((table, tuple(part_rows[0])) for table, part_rows in present)
+    params: dict[str, Any] = {}
+    for n, (_table, part_rows) in enumerate(present):
+        for name in part_rows[0]:
+            params[f"p{n}_{name}"] = [row[name] for row in part_rows]
+    return int(tx.execute(_pg_write_sql(shape), params).scalar_one())
+
+
+#: Which inserted deposit each table's rows belong to: the column of the row
+#: and the column of ``deposits`` it names (events: none, see :func:`write`).
+_BELONGS = {
+    "journal_entries": ("id", "entry_id"),
+    "holds": ("deposit_id", "id"),
+    "postings": ("entry_id", "entry_id"),
+}
+
+
+@lru_cache(maxsize=8)
+def _pg_write_sql(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> Any:
+    ctes: list[str] = []
+    for i, (table, columns) in enumerate(shape):
+        arrays = ", ".join(f"CAST(:p{i}_{c} AS {pg_type(table.c[c])}[])" for c in columns)
+        source = f"SELECT * FROM unnest({arrays}) AS r({', '.join(columns)})"
+        if table.name == "deposits":
+            sql = (
+                f"INSERT INTO deposits ({', '.join(columns)}) {source} "
+                "ON CONFLICT (method, external_ref) DO NOTHING RETURNING id, entry_id"
+            )
+            ctes.append(f"d AS ({sql})")
+            continue
+        if table.name in _BELONGS:
+            mine, theirs = _BELONGS[table.name]
+            source += f" WHERE r.{mine} IN (SELECT {theirs} FROM d)"
+        ctes.append(f"t{i} AS (INSERT INTO {table.name} ({', '.join(columns)}) {source})")
+    return text(f"WITH {', '.join(ctes)} SELECT count(*) FROM d")
 
 
 def existing(tx: Connection, deposit_ids: list[uuid.UUID]) -> set[uuid.UUID]:

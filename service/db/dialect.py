@@ -123,6 +123,11 @@ _PG_ARRAY_TYPES = {
 _PG = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
+def pg_type(column: Column[Any]) -> str:
+    """The PostgreSQL type a parameter for ``column`` is cast to (arrays: add ``[]``)."""
+    return _pg_array_type(column)
+
+
 def _pg_array_type(column: Column[Any]) -> str:
     compiled = column.type.dialect_impl(_PG).compile(_PG)
     return _PG_ARRAY_TYPES[compiled.split("(")[0].split(" ")[0]]

@@ -185,8 +185,8 @@ def _plan(
 
 
 def _write(tx: Connection, planned: list[_Planned], now: datetime) -> None:
-    """Two round trips: entries with deposits (whose count tells a duplicate),
-    then holds with postings (whose trigger needs the holds)."""
+    """One statement on PostgreSQL (see :func:`service.db.deposits.write`); a
+    clash on (method, external_ref) is named by :func:`_raise_duplicate`."""
     entries = [p.entry for p in planned]
     rows = [
         {
@@ -203,8 +203,6 @@ def _write(tx: Connection, planned: list[_Planned], now: datetime) -> None:
         }
         for p in planned
     ]
-    if repo.write_entries(tx, entries, rows) < len(rows):
-        _raise_duplicate(tx, planned)
     hold_rows = [
         {
             "id": p.view.hold.id,
@@ -221,7 +219,9 @@ def _write(tx: Connection, planned: list[_Planned], now: datetime) -> None:
         for p in planned
         if p.view.hold is not None
     ]
-    repo.write_holds(tx, entries, hold_rows, events.deposit_rows([p.view for p in planned], now))
+    event_rows = events.deposit_rows([p.view for p in planned], now)
+    if repo.write(tx, entries, rows, hold_rows, event_rows) < len(rows):
+        _raise_duplicate(tx, planned)
 
 
 def _raise_duplicate(tx: Connection, planned: list[_Planned]) -> None:

@@ -99,6 +99,26 @@ def test_duplicates_within_batch_or_with_earlier_deposits_name_the_index(
     assert_books_sound(db)
 
 
+def test_a_clash_among_new_deposits_is_named_and_nothing_is_written(api: Api, db: Database) -> None:
+    """On PostgreSQL one statement writes the batch and skips the clashing
+    deposit's entry, hold and postings: the new ones around it must not leave
+    a trace either (the 409 rolls them back), and a clash must stay a 409,
+    never a foreign-key error."""
+    a = api.open_account()
+    assert api.post("/v1/deposits", item(a, "c-2"), Role.PAYMENTS).status_code == 201
+    mixed = batch(api, [item(a, "c-1"), item(a, "c-2"), item(a, "c-3")])
+    assert mixed.status_code == 409
+    assert mixed.get_json()["code"] == "duplicate_deposit"
+    assert mixed.get_json()["index"] == 1
+    single = api.post("/v1/deposits", item(a, "c-2"), Role.PAYMENTS)
+    assert single.status_code == 409
+    assert single.get_json()["code"] == "duplicate_deposit"
+    assert balance(api, a)["temporary_holds"] == "10.00"  # only the first c-2
+    assert batch(api, [item(a, "c-1"), item(a, "c-3")]).status_code == 201
+    assert balance(api, a)["temporary_holds"] == "30.00"
+    assert_books_sound(db)
+
+
 def test_batch_limits_roles_and_idempotency(api: Api, db: Database) -> None:
     a = api.open_account()
     assert batch(api, []).status_code == 422

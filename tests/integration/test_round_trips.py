@@ -60,16 +60,14 @@ def _cmd(account: uuid.UUID, method: Method = Method.CARD) -> DepositCommand:
     )
 
 
-#: Statements per deposit, as measured before the SQL moved into service.db.
-#: PostgreSQL: accounts, policies and calendar in one read; entries with
-#: deposits; holds with postings. SQLite (no multi-statement inserts): its
-#: BEGIN IMMEDIATE, the accounts read, the calendar read when a hold is
-#: placed, then one insert per table written. The deposit's event (outbox,
-#: issue 14) rides in the holds-with-postings statement on PostgreSQL (no
-#: extra round trip) and is one more insert on SQLite (in process).
+#: Statements per deposit. PostgreSQL: accounts, policies and calendar in one
+#: read; then entry, deposit, hold, postings and the deposit's event (outbox,
+#: issue 14) in one write (issue 17 folded the two writes into one). SQLite
+#: (no multi-statement inserts): its BEGIN IMMEDIATE, the accounts read, the
+#: calendar read when a hold is placed, then one insert per table written.
 _EXPECTED = {
-    ("postgresql", Method.CARD): 3,
-    ("postgresql", Method.BANK_TRANSFER): 3,
+    ("postgresql", Method.CARD): 2,
+    ("postgresql", Method.BANK_TRANSFER): 2,
     ("sqlite", Method.CARD): 8,
     ("sqlite", Method.BANK_TRANSFER): 6,
 }

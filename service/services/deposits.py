@@ -7,8 +7,8 @@ same settlement gets 409 ``duplicate_deposit``, never a second credit.
 One code path serves the single endpoint and settlement files
 (``POST /v1/deposits/batch``, up to 1,000 deposits): a single deposit is a
 batch of one. A batch is all or nothing; it is validated item by item first,
-then written with one multi-row statement per table, so a thousand deposits
-cost the same handful of round trips as one.
+then written with multi-row inserts (on PostgreSQL one statement for every
+table), so a thousand deposits cost the same handful of round trips as one.
 """
 
 from __future__ import annotations

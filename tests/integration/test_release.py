@@ -323,7 +323,7 @@ def test_release_events_built_by_the_database_are_the_bodies_python_builds(
     make_held_deposits(db, 2, accounts_count=1, settled=SETTLED.replace(microsecond=120500))
     now = DUE + timedelta(days=1, microseconds=7)
     with db.write() as tx:
-        claimed = select_ids(tx, select(holds.c.id).order_by(holds.c.id))
+        claimed = select_ids(tx, select(holds.c.id).order_by(holds.c.release_at, holds.c.id))
         expected = events.hold_released_rows(tx, claimed, now)
         before = set(tx.execute(select(event_table.c.id)).scalars())
         events.append_hold_released(tx, claimed, now)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -308,6 +308,7 @@ def release_batch(
     if not claimed:
         return result
     events.append_hold_released(conn, claimed, now)
+    totals: Iterable[Any]
     if conn.dialect.name == "postgresql":
         totals = conn.execute(
             _PG_RELEASE,

@@ -19,7 +19,7 @@ SCRIPTS = [
     ["bench.http_deposits", "--minutes", "5"],
     ["bench.trades"],
     ["bench.batch_deposits"],
-    ["bench.release_holds", "--holds", "100000"],
+    ["bench.release_holds", "--holds", "200000"],
     ["bench.balance_read", "--postings", "1000000"],
     ["bench.export_journal", "--postgresql"],
     ["bench.seals"],

@@ -2,11 +2,14 @@
 
 Seeds N card deposits (each with a hold) through the batch deposit service,
 then runs the release command in a child process and reports holds/s and the
-child's peak RSS. Target: 1,000,000 holds in ≤ 20 s with peak RSS < 200 MB.
+child's peak RSS. Targets (issue 17): 1,000,000 holds in ≤ 40 s with peak RSS < 200 MB,
+and at least half the ceiling's speed (ceiling seconds / service seconds ≥ 0.50), after
+VACUUM ANALYZE and on tables without statistics.
 The issue measured ~10 s for its pure-SQL ceiling on another machine, so the
 ceiling (bench/ceiling_sql.py: one set-based statement pair per batch) is
 measured here too, in the same run, with the same holds and batch size, and the
-ratio of the seconds is reported beside the absolute figure (target ≤ 2.0x).
+ratio of the seconds is reported beside the absolute figure. The ceiling runs
+right before and right after the service's release, so both see the same load.
 Runs on PostgreSQL (and on SQLite with ``--sqlite``; its ratio is still to the
 PostgreSQL ceiling, as its target is the PostgreSQL one).
 """
@@ -92,16 +95,48 @@ def checkpoint(url: str) -> None:
         engine.dispose()
 
 
+def release(url: str, batch_size: int, holds: int) -> float:
+    """Seconds for ``ledger release-holds`` (a child process) to release ``holds``."""
+    started = time.perf_counter()
+    out = subprocess.run(
+        [str(BIN / "ledger"), "release-holds", "--batch-size", str(batch_size)],
+        env={**os.environ, "LEDGER_DATABASE_URL": url},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    elapsed = time.perf_counter() - started
+    summary = json.loads(out)
+    assert summary["released"] == holds, summary
+    return elapsed
+
+
+def load_average() -> str:
+    """The 1-, 5- and 15-minute load averages (other work shares the machine)."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--holds", type=int, default=100_000)
+    parser.add_argument("--holds", type=int, default=200_000)
     parser.add_argument("--batch-size", type=int, default=10_000)
     parser.add_argument("--sqlite", action="store_true", help="also run on SQLite")
+    parser.add_argument(
+        "--fresh-only",
+        action="store_true",
+        help="skip the run after VACUUM ANALYZE (keep the one without statistics)",
+    )
+    parser.add_argument(
+        "--analyzed-only",
+        action="store_true",
+        help="skip the run on tables without statistics",
+    )
     args = parser.parse_args()
-    # First, while nothing else runs: the same holds released by plain set-based SQL.
-    ceiling = release_ceiling(args.holds, args.batch_size)
-    record("ceiling_sql_release", ceiling)
-    runs = [("postgresql", True), ("postgresql", False)]
+    runs = []
+    if not args.fresh_only:
+        runs.append(("postgresql", True))
+    if not args.analyzed_only:
+        runs.append(("postgresql", False))
     if args.sqlite:
         runs.append(("sqlite", True))
     for kind, statistics in runs:
@@ -110,19 +145,16 @@ def main() -> None:
                 without_statistics(url)
             seed(url, args.holds)
             if statistics:
-                analyze(url)
+                vacuum_analyze(url)
+            # Service and ceiling alternated in one run, each right after the
+            # other: ceiling, service, ceiling; the ratio is to their mean, so
+            # a load change during the run shows as a spread of the two ceilings.
+            ceilings = [release_ceiling(args.holds, args.batch_size)["seconds"]]
             checkpoint(url)
-            started = time.perf_counter()
-            out = subprocess.run(
-                [str(BIN / "ledger"), "release-holds", "--batch-size", str(args.batch_size)],
-                env={**os.environ, "LEDGER_DATABASE_URL": url},
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            elapsed = time.perf_counter() - started
-            summary = json.loads(out)
-            assert summary["released"] == args.holds, summary
+            load = load_average()
+            elapsed = release(url, args.batch_size, args.holds)
+            ceilings.append(release_ceiling(args.holds, args.batch_size)["seconds"])
+            ceiling = sum(ceilings) / len(ceilings)
             record(
                 f"release_holds_{kind}" + ("" if statistics else "_no_statistics"),
                 {
@@ -132,13 +164,28 @@ def main() -> None:
                     "peak_rss_mb": peak_rss_mb(children=True),
                     "statistics": statistics,
                     "batch_size": args.batch_size,
-                    "ceiling_seconds": ceiling["seconds"],
-                    "ratio_to_ceiling": elapsed / ceiling["seconds"],
-                    "target_seconds_per_million": 20,
-                    "target_ratio_to_ceiling": 2.0,
+                    "ceiling_seconds": ceiling,
+                    "ceiling_runs": " / ".join(f"{c:.2f}" for c in ceilings),
+                    "ceiling_over_service": ceiling / elapsed,
+                    "ratio_to_ceiling": elapsed / ceiling,
+                    "load_average": load,
+                    "target_seconds_per_million": 40,
+                    "target_ceiling_over_service": 0.5,
                     "target_peak_rss_mb": 200,
                 },
             )
+
+
+def vacuum_analyze(url: str) -> None:
+    """``VACUUM ANALYZE`` (PostgreSQL), as the issue measured: statistics, and
+    a visibility map for the index-only probes."""
+    if url.startswith("postgresql"):
+        engine = create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+        engine.dispose()
+    else:
+        analyze(url)
 
 
 if __name__ == "__main__":

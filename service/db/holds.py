@@ -12,15 +12,17 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     Connection,
     Text,
+    Uuid,
     and_,
     bindparam,
     cast,
@@ -28,12 +30,13 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    text,
     union_all,
     update,
 )
 
 from service.db import events
-from service.db.dialect import id_in, select_ids, skip_locked, upsert, uuid_text
+from service.db.dialect import IdSet, id_in, select_ids, skip_locked, upsert, uuid_text
 from service.db.pagination import newest_first
 from service.db.tables import (
     account_hold_policies,
@@ -281,13 +284,19 @@ def release_batch(
     """Release up to ``limit`` holds due at ``as_of`` in the caller's transaction.
 
     1. claim due active holds, skipping any another runner has locked;
-    2. mark them ``released``;
-    3. one journal entry per hold (id = hold id), one pair of postings per
+    2. append their ``hold.released`` events (the lots as they are before release);
+    3. mark them ``released``;
+    4. one journal entry per hold (id = hold id), one pair of postings per
        non-empty lot: debit ``Held`` (tagged with the hold), credit ``Available``.
        Emptying a lot of a released hold marks the lot released too (the
        postings trigger does it, so the lots are written once); a lot already
-       empty, spent by trades, is marked by a last update that finds few rows.
+       empty, spent by trades, is marked directly.
        (``released``, as :func:`service.domain.holds.lot_status` has it.)
+
+    PostgreSQL runs steps 3 and 4 as ONE statement (:data:`_PG_RELEASE`): the
+    lots are read once, and the entries are checked at the end of the statement
+    that wrote them with their postings (migration 0011). SQLite runs the same
+    steps one statement each.
 
     Besides :func:`service.db.ledger.post`, this is the one writer of journal
     entries (set-based, see the module docstring of :mod:`service.db.ledger`).
@@ -298,8 +307,69 @@ def release_batch(
     result = ReleaseResult()
     if not claimed:
         return result
-    events.append_rows(conn, events.hold_released_rows(conn, claimed, now))
+    events.append_hold_released(conn, claimed, now)
+    totals: Iterable[Any]
+    if conn.dialect.name == "postgresql":
+        totals = conn.execute(
+            _PG_RELEASE,
+            {
+                "ids": claimed.ids,
+                "now": now,
+                "held": Bucket.HELD.value,
+                "available": Bucket.AVAILABLE.value,
+            },
+        )
+    else:
+        totals = _sqlite_release(conn, claimed, now)
+    for asset, total in totals:
+        if total:
+            result.totals[asset] = int(total)
+    result.released = claimed.count
+    return result
 
+
+#: Steps 3 and 4 of :func:`release_batch` on PostgreSQL, in one statement whose
+#: result is the released total per asset. Data-modifying CTEs all run (referenced
+#: or not) on one snapshot, and the triggers of every part run at the end of
+#: the statement: the postings trigger then sees the holds released (and marks
+#: the lots it empties), the entry check sees every entry's postings. The lots
+#: are read once (``MATERIALIZED``), by the primary key's ``hold_id`` prefix.
+_PG_RELEASE = text(
+    """
+WITH released AS (
+    UPDATE holds SET status = 'released', released_at = :now
+     WHERE id = ANY(:ids) RETURNING id, account_id
+), lots AS MATERIALIZED (
+    SELECT hold_id, asset, amount, account_id,
+           row_number() OVER (PARTITION BY hold_id ORDER BY asset) AS n
+      FROM hold_lots WHERE hold_id = ANY(:ids) AND amount <> 0
+), emptied AS (
+    UPDATE hold_lots SET status = 'released'
+     WHERE hold_id = ANY(:ids) AND amount = 0 AND status <> 'released' RETURNING 1
+), entries AS (
+    INSERT INTO journal_entries (id, type, posted_at, reference, memo, account_id)
+    SELECT r.id, 'hold_release', :now, 'hold:' || r.id::text, 'Temporary Hold released',
+           r.account_id
+      FROM released r WHERE r.id IN (SELECT hold_id FROM lots) RETURNING 1
+), posted AS (
+    INSERT INTO postings (entry_id, line, ledger_account_id, asset, amount, account_id, hold_id)
+    SELECT l.hold_id, l.n * 2 - 1, a.id, l.asset, l.amount, l.account_id, l.hold_id
+      FROM lots l JOIN ledger_accounts a ON a.account_id = l.account_id AND a.bucket = :held
+    UNION ALL
+    SELECT l.hold_id, l.n * 2, a.id, l.asset, -l.amount, l.account_id, NULL
+      FROM lots l JOIN ledger_accounts a ON a.account_id = l.account_id AND a.bucket = :available
+    RETURNING 1
+)
+SELECT asset, sum(amount) FROM lots GROUP BY asset
+"""
+).bindparams(
+    bindparam("ids", type_=ARRAY(Uuid)),
+    bindparam("now", type_=journal_entries.c.posted_at.type),
+)
+
+
+def _sqlite_release(conn: Connection, claimed: IdSet, now: datetime) -> list[tuple[str, int]]:
+    """Steps 3 and 4 of :func:`release_batch`, one statement each (SQLite)."""
     conn.execute(
         update(holds)
         .where(id_in(conn, holds.c.id, claimed))
@@ -310,9 +380,7 @@ def release_batch(
         .where(id_in(conn, hold_lots.c.hold_id, claimed))
         .group_by(hold_lots.c.asset)
     )
-    for asset, total in conn.execute(totals):
-        if total:
-            result.totals[asset] = int(total)
+    released = [(str(asset), int(total or 0)) for asset, total in conn.execute(totals)]
     lots = (
         select(hold_lots.c.hold_id, hold_lots.c.asset, hold_lots.c.amount, hold_lots.c.account_id)
         .where(id_in(conn, hold_lots.c.hold_id, claimed), hold_lots.c.amount != 0)
@@ -372,8 +440,7 @@ def release_batch(
         )
         .values(status=HoldStatus.RELEASED.value)
     )
-    result.released = claimed.count
-    return result
+    return released
 
 
 def next_release_by_asset(conn: Connection, account_id: uuid.UUID) -> dict[str, datetime]:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 
 from service.db import ledger
 from service.db.database import Database
+from service.db.dialect import insert_together
 from service.db.ledger import BalanceKey
 from service.db.tables import balances, hold_lots, journal_entries, postings
 from service.domain.accounts import Tier
@@ -380,6 +381,104 @@ def test_entry_without_postings_fails_at_commit(db: Database) -> None:
     assert mentions(found, entry_id, " has 0 posting(s)"), found
 
 
+def _one_statement_entry(
+    tx: Connection, amounts: list[int], account: str, kind: EntryType
+) -> uuid.UUID:
+    """An entry of type ``kind`` and its postings, both in ONE statement on
+    PostgreSQL (as :func:`service.db.ledger.post` and the release job write
+    them), bypassing the domain checks."""
+    entry_id = new_id()
+    entry = {
+        "id": entry_id,
+        "type": kind.value,
+        "posted_at": NOW,
+        "reference": "raw",
+        "memo": "",
+        "account_id": None,
+    }
+    names = [Platform.CLEARING_BANK.value, account, Platform.PAYOUTS.value]
+    rows = [
+        {
+            "entry_id": entry_id,
+            "line": line,
+            "ledger_account_id": ledger_account_id(name),
+            "asset": "USD",
+            "amount": amount,
+            "account_id": None,
+            "hold_id": None,
+        }
+        for line, (name, amount) in enumerate(zip(names, amounts, strict=False), start=1)
+    ]
+    insert_together(tx, [(journal_entries, [entry], ()), (postings, rows, ())])
+    return entry_id
+
+
+@pytest.mark.parametrize("kind", [EntryType.TRADE, EntryType.HOLD_RELEASE])
+def test_entry_of_one_statement_with_a_single_posting_is_refused_by_the_statement(
+    db: Database, kind: EntryType
+) -> None:
+    """Entries other than deposits are checked at the end of the statement that
+    inserts them (migration 0011): a single zero posting passes the zero sum,
+    not the count, and the statement itself fails, before any commit."""
+    alice = new_account(db)
+    if db.is_postgres:
+        with (
+            db.engine.connect() as conn,
+            conn.begin(),
+            pytest.raises(DBAPIError, match="two or more postings"),
+        ):
+            _one_statement_entry(conn, [0], available(alice), kind)
+        assert _entries(db) == 0
+        return
+    with db.write() as tx:
+        entry_id = _one_statement_entry(tx, [0], available(alice), kind)
+    found = problems(db)
+    assert mentions(found, entry_id, " has 1 posting(s)"), found
+
+
+@pytest.mark.parametrize("kind", [EntryType.TRADE, EntryType.HOLD_RELEASE])
+def test_entry_of_one_statement_that_does_not_balance_is_refused(
+    db: Database, kind: EntryType
+) -> None:
+    """The path the statement-level entry check covers still refuses an
+    unbalanced entry (the postings trigger's zero sum, same statement)."""
+    alice = new_account(db)
+    if db.is_postgres:
+        with pytest.raises(DBAPIError, match="unbalanced journal entry"), db.write() as tx:
+            _one_statement_entry(tx, [100, -99], available(alice), kind)
+        assert _entries(db) == 0
+        return
+    with db.write() as tx:
+        entry_id = _one_statement_entry(tx, [100, -99], available(alice), kind)
+    found = problems(db)
+    assert mentions(found, entry_id, " does not balance in USD: postings sum to 1"), found
+
+
+def test_entry_other_than_a_deposit_inserted_alone_is_refused_by_its_statement(
+    db: Database,
+) -> None:
+    """An entry whose postings would only come in a later statement is refused at
+    once unless it is a deposit (whose writer posts in a second statement, and
+    which the deferred check covers at commit); with postings added later in
+    the same transaction, it would not have been checked at all otherwise."""
+    if not db.is_postgres:
+        with db.write() as tx:
+            entry_id = _raw_entry_row(tx, EntryType.TRADE)
+        found = problems(db)
+        assert mentions(found, entry_id, " has 0 posting(s)"), found
+        return
+    with (
+        db.engine.connect() as conn,
+        conn.begin(),
+        pytest.raises(DBAPIError, match=r"two or more postings .*\(it has 0\)"),
+    ):
+        _raw_entry_row(conn, EntryType.TRADE)
+    with db.write() as tx:  # a deposit's entry may wait for its postings until commit
+        entry_id = _raw_entry_row(tx)
+        _raw_postings(tx, entry_id)
+    assert _entries(db) == 1
+
+
 def _raw_postings(conn: Connection, entry_id: uuid.UUID, **changes: object) -> None:
     """A balanced pair of postings by raw SQL, with ``changes`` applied to the first
     (an asset to both, so that the pair still balances)."""
@@ -402,11 +501,11 @@ def _raw_postings(conn: Connection, entry_id: uuid.UUID, **changes: object) -> N
     conn.execute(postings.insert().values([{**first, **changes}, second]))
 
 
-def _raw_entry_row(conn: Connection) -> uuid.UUID:
+def _raw_entry_row(conn: Connection, kind: EntryType = EntryType.DEPOSIT) -> uuid.UUID:
     entry_id = new_id()
     conn.execute(
         journal_entries.insert().values(
-            id=entry_id, type="deposit", posted_at=NOW, reference="raw", memo="", account_id=None
+            id=entry_id, type=kind.value, posted_at=NOW, reference="raw", memo="", account_id=None
         )
     )
     return entry_id

@@ -16,7 +16,10 @@ import pytest
 from sqlalchemy import func, select
 
 from service.config import Settings
+from service.db import events
 from service.db.database import Database
+from service.db.dialect import select_ids
+from service.db.tables import events as event_table
 from service.db.tables import holds, journal_entries
 from service.domain.accounts import Tier
 from service.domain.holds import Method
@@ -307,3 +310,33 @@ def test_claimed_ids_reach_a_sequential_scan_as_a_uuid_array_not_as_text(db: Dat
     assert "cstring" not in plan, plan
     assert "::text" not in plan, plan
     assert "::uuid[]" in plan, plan
+
+
+def test_release_events_built_by_the_database_are_the_bodies_python_builds(
+    db: Database,
+) -> None:
+    """``hold.released`` bodies appended set-based (PostgreSQL builds the JSON)
+    are byte for byte those :func:`events.hold_released_rows` builds, in the same
+    order, times with and without microseconds (test_events checks lots in two
+    assets)."""
+    make_held_deposits(db, 3, accounts_count=2)
+    make_held_deposits(db, 2, accounts_count=1, settled=SETTLED.replace(microsecond=120500))
+    now = DUE + timedelta(days=1, microseconds=7)
+    with db.write() as tx:
+        claimed = select_ids(tx, select(holds.c.id).order_by(holds.c.release_at, holds.c.id))
+        expected = events.hold_released_rows(tx, claimed, now)
+        before = set(tx.execute(select(event_table.c.id)).scalars())
+        events.append_hold_released(tx, claimed, now)
+        appended = list(
+            tx.execute(
+                select(event_table.c.id, event_table.c.body, event_table.c.account_id)
+                .where(event_table.c.id.not_in(before))
+                .order_by(event_table.c.id)
+            )
+        )
+        tx.rollback()
+    assert len(appended) == len(expected) == 5
+    for (event_id, body, account_id), want in zip(appended, expected, strict=True):
+        assert body == want["body"].replace(str(want["id"]), str(event_id))
+        assert account_id == want["account_id"]
+    assert any(".120500Z" in body for _, body, _ in appended)

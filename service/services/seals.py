@@ -125,7 +125,9 @@ class _Postings:
         are in ``column``) are looked up together."""
         part = self.cache.get((account_id, asset))
         if part is None:
-            known = self._names.load(batch, column)
+            known = self._names.names
+            if account_id not in known:
+                known = self._names.load(batch, column)
             if len(self.cache) >= _Names.LIMIT:
                 self.cache.clear()
             name = known.get(account_id) or _unknown(account_id)

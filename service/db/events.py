@@ -240,7 +240,7 @@ def read_json(
 ) -> tuple[str, int, int | None]:
     """Like :func:`read`, as the JSON text of the items joined by commas, with
     their count and last sequence. The stored bodies are read as they are and
-    the sequence is spliced in here (:func:`event_json`): no JSON is parsed or
+    the sequence is spliced in here (:func:`spliced`): no JSON is parsed or
     made per event. Splicing in SQL (``substr`` of the body) cost PostgreSQL
     about 5 µs per event, two thirds of the page's query, because ``substr``
     of UTF-8 text counts characters; the Python slice copies bytes."""

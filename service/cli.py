@@ -305,7 +305,9 @@ def webhooks_group() -> None:
 
 
 @webhooks_group.command("deliver")
-@click.option("--once", is_flag=True, help="Send everything due now and exit.")
+@click.option(
+    "--once", is_flag=True, help="Send what is due for the events numbered at start, then exit."
+)
 @click.option(
     "--interval",
     default=1.0,

@@ -38,7 +38,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ARRAY, Connection, Uuid, and_, bindparam, delete, func, select, text, update
 
@@ -219,13 +219,14 @@ def read(
 
 
 def event_json(e: StoredEvent) -> str:
-    """One event as JSON text (a feed item, and a webhook's body): the stored
-    body with the sequence spliced in first."""
-    return f'{{"sequence":{int(e.sequence)},{e.body[1:]}'
+    """One event as JSON text (a feed item, and a webhook's body)."""
+    return spliced(e.sequence, e.body)
 
 
-#: One event as JSON text on PostgreSQL (see :func:`event_json`).
-_PG_EVENT_JSON = "'{\"sequence\":' || sequence || ',' || substr(body, 2)"
+def spliced(sequence: int, body: str) -> str:
+    """A stored body (the event's JSON object without ``sequence``) with the
+    sequence spliced in as its first member."""
+    return f'{{"sequence":{int(sequence)},{body[1:]}'
 
 
 def read_json(
@@ -238,15 +239,32 @@ def read_json(
     account_id: uuid.UUID | None = None,
 ) -> tuple[str, int, int | None]:
     """Like :func:`read`, as the JSON text of the items joined by commas, with
-    their count and last sequence: on PostgreSQL the database writes the text
-    (one row per page, no per-event Python), which is what lets a catching-up
-    reader go faster than Python could turn rows into JSON."""
+    their count and last sequence. The stored bodies are read as they are and
+    the sequence is spliced in here (:func:`spliced`): no JSON is parsed or
+    made per event. Splicing in SQL (``substr`` of the body) cost PostgreSQL
+    about 5 µs per event, two thirds of the page's query, because ``substr``
+    of UTF-8 text counts characters; the Python slice copies bytes."""
     if conn.dialect.name != "postgresql":
         items = read(
             conn, after=after, through=through, limit=limit, types=types, account_id=account_id
         )
-        joined = ",".join(event_json(e) for e in items)
-        return joined, len(items), items[-1].sequence if items else None
+        pairs = [(e.sequence, e.body) for e in items]
+    else:
+        pairs = _pg_page(conn, after, through, limit, types, account_id)
+    joined = ",".join([spliced(seq, body) for seq, body in pairs])
+    return joined, len(pairs), int(pairs[-1][0]) if pairs else None
+
+
+def _pg_page(
+    conn: Connection,
+    after: int,
+    through: int,
+    limit: int,
+    types: Sequence[str],
+    account_id: uuid.UUID | None,
+) -> list[tuple[int, str]]:
+    """(sequence, body) of one page, by a range scan of the sequence index
+    (the cost of a page does not grow with its position in the feed)."""
     # The bounds and the limit are written into the statement (integers, so
     # safe): as parameters, psycopg prepares the statement after five runs and
     # PostgreSQL may then pick a generic plan that cannot know the range is
@@ -260,12 +278,10 @@ def read_json(
         conditions.append("account_id = :account_id")
         params["account_id"] = account_id
     sql = text(
-        f"SELECT coalesce(string_agg(j, ',' ORDER BY sequence), ''), count(*), max(sequence) "
-        f"FROM (SELECT sequence, {_PG_EVENT_JSON} AS j FROM events "
-        f"WHERE {' AND '.join(conditions)} ORDER BY sequence LIMIT {int(limit)}) AS page"
+        f"SELECT sequence, body FROM events WHERE {' AND '.join(conditions)} "
+        f"ORDER BY sequence LIMIT {int(limit)}"
     )
-    joined, count, last = conn.execute(sql, params).one()
-    return str(joined), int(count), None if last is None else int(last)
+    return cast(list[tuple[int, str]], conn.execute(sql, params).all())
 
 
 def by_ids(conn: Connection, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, StoredEvent]:

@@ -261,12 +261,17 @@ def read_feed(
     """The feed with an optional long poll: with nothing to return, wait up to
     ``wait`` seconds for a new event (``waiter(generation, timeout)`` blocks
     until a notification newer than ``generation`` or the timeout and returns
-    the newest generation) and look again."""
+    the newest generation) and look again.
+
+    Committed events are numbered (:func:`sequence`) only when a page is not
+    full: a reader catching up reads numbered events and costs the sequencer
+    nothing; a reader at the head numbers what committed and reads again."""
     deadline = clock() + wait
     generation = waiter(-1, 0.0) if waiter is not None else 0
     while True:
-        sequence(db)
         page = read_page(db, after=after, limit=limit, types=types, account_id=account_id)
+        if page.count < limit and sequence(db):
+            page = read_page(db, after=after, limit=limit, types=types, account_id=account_id)
         left = deadline - clock()
         if page.count or left <= 0 or waiter is None:
             return page

@@ -39,9 +39,7 @@ from service.domain.errors import Conflict, NotFound
 from service.domain.exports import csv_field, iso_from_utc_text, uuid_text
 from service.domain.money import format_minor
 from service.domain.seals import (
-    LeafPosting,
     Seal,
-    leaf,
     leaf_of_parts,
     make_seal,
     posting_parts,
@@ -79,20 +77,21 @@ class _Names:
 
 @dataclass(slots=True)
 class _Entry:
-    """One entry read back from the journal: what its leaf is made of."""
+    """One sealed entry read back from the journal: what its leaf is made of
+    (its postings already written out, see :class:`_Postings`)."""
 
     entry_id: str
     posted_at: str | None
     type: str
     reference: str
-    postings: list[LeafPosting]
+    postings: list[str]
     seal_number: int = 0
     leaf_index: int = 0
     sealed_hash: bytes = b""
 
     def leaf(self) -> bytes:
         assert self.posted_at is not None
-        return leaf(
+        return leaf_of_parts(
             uuid_text(self.entry_id),
             self.type,
             iso_from_utc_text(self.posted_at),
@@ -105,57 +104,60 @@ def _unknown(account_id: str) -> str:
     return f"<unknown ledger account {uuid_text(account_id)}>"
 
 
-def _entries(
-    conn: Connection, batches: Iterator[list[tuple[Any, ...]]], *, sealed: bool
-) -> Iterator[_Entry]:
-    """Group posting rows into entries (an entry's rows may span two batches).
+class _Postings:
+    """Writes out a leaf's postings (the sealer's and the verifier's hot path,
+    run once per posting): the text of a posting around its amount is made
+    once per (ledger account, asset) (:func:`posting_parts`) with the account's
+    name and the asset's scale; the amount is :func:`format_minor`, as in
+    ``journal.csv``. ``leaf()`` of the same values gives the same bytes
+    (tested)."""
 
-    Rows are those of :func:`queries.unsealed_postings`, or with ``sealed`` of
-    :func:`queries.sealed_postings` (three more leading columns). The loop runs
-    for every posting sealed or verified, so it unpacks rows whole and looks
-    names and scales up in plain dicts."""
-    scales = {code: asset.scale for code, asset in load_assets(conn).items()}
-    names = _Names(conn)
+    def __init__(self, conn: Connection) -> None:
+        self._scales = {code: asset.scale for code, asset in load_assets(conn).items()}
+        self._names = _Names(conn)
+        self.cache: dict[tuple[str, str], tuple[str, str, int]] = {}
+
+    def parts(
+        self, batch: list[tuple[Any, ...]], column: int, account_id: str, asset: str
+    ) -> tuple[str, str, int]:
+        """(text before the amount, text after it, scale) of a posting of
+        ``account_id`` in ``asset``; names of a batch (whose ledger account ids
+        are in ``column``) are looked up together."""
+        part = self.cache.get((account_id, asset))
+        if part is None:
+            known = self._names.names
+            if account_id not in known:
+                known = self._names.load(batch, column)
+            if len(self.cache) >= _Names.LIMIT:
+                self.cache.clear()
+            name = known.get(account_id) or _unknown(account_id)
+            before, after = posting_parts(name, asset)
+            part = self.cache[account_id, asset] = (before, after, self._scales.get(asset, 0))
+        return part
+
+
+def _entries(conn: Connection, batches: Iterator[list[tuple[Any, ...]]]) -> Iterator[_Entry]:
+    """Group the rows of :func:`queries.sealed_postings` into entries (an
+    entry's rows may span two batches)."""
+    writer = _Postings(conn)
+    cached = writer.cache
     current: _Entry | None = None
-    postings: list[LeafPosting] = []
+    postings: list[str] = []
     key: Any = None
-    if not sealed:
-        for batch in batches:
-            known = names.load(batch, 4)
-            for entry_id, posted_at, entry_type, reference, account_id, asset, amount in batch:
-                if entry_id != key:
-                    if current is not None:
-                        yield current
-                    key, postings = entry_id, []
-                    current = _Entry(entry_id, posted_at, entry_type, reference, postings)
-                postings.append(
-                    (
-                        known.get(account_id) or _unknown(account_id),
-                        asset,
-                        format_minor(amount, scales.get(asset, 0)),
-                    )
-                )
-    else:
-        for batch in batches:
-            known = names.load(batch, 7)
-            for row in batch:
-                number, index, sealed_hash, entry_id, posted_at, entry_type, reference = row[:7]
-                if (number, index) != key:
-                    if current is not None:
-                        yield current
-                    key, postings = (number, index), []
-                    current = _Entry(entry_id, posted_at, entry_type, reference, postings)
-                    current.seal_number, current.leaf_index = number, index
-                    current.sealed_hash = bytes(sealed_hash)
-                account_id, asset, amount = row[7:]
-                if account_id is not None:
-                    postings.append(
-                        (
-                            known.get(account_id) or _unknown(account_id),
-                            asset,
-                            format_minor(amount, scales.get(asset, 0)),
-                        )
-                    )
+    for batch in batches:
+        for row in batch:
+            number, index, sealed_hash, entry_id, posted_at, entry_type, reference = row[:7]
+            if (number, index) != key:
+                if current is not None:
+                    yield current
+                key, postings = (number, index), []
+                current = _Entry(entry_id, posted_at, entry_type, reference, postings)
+                current.seal_number, current.leaf_index = number, index
+                current.sealed_hash = bytes(sealed_hash)
+            account_id, asset, amount = row[7:]
+            if account_id is not None:
+                part = cached.get((account_id, asset)) or writer.parts(batch, 7, account_id, asset)
+                postings.append(part[0] + format_minor(amount, part[2]) + part[1])
     if current is not None:
         yield current
 
@@ -168,37 +170,26 @@ def _leaf_hashes(
 ) -> Iterator[tuple[str, bytes]]:
     """(entry id as read, leaf hash) of every entry of :func:`queries.unsealed_postings`.
 
-    What :func:`_entries` then :meth:`_Entry.leaf` and :func:`merkle.leaf_hash`
-    compute, in one loop: the sealer's hot path, run once per posting of a
-    million-entry seal. The text of a posting around its amount is made once
-    per (ledger account, asset) (:func:`posting_parts`) with the account's
-    name and the asset's scale; the amount is :func:`format_minor`, the time
-    :func:`iso_from_utc_text`, the id :func:`uuid_text`, as in ``journal.csv``.
+    What :class:`_Entry` ``.leaf()`` and :func:`merkle.leaf_hash` compute, in
+    one loop: the sealer's hot path, run once per posting of a million-entry
+    seal (postings written out by :class:`_Postings`; the time by
+    :func:`iso_from_utc_text`, the id by :func:`uuid_text`, as in
+    ``journal.csv``).
     """
-    scales = {code: asset.scale for code, asset in load_assets(conn).items()}
-    names = _Names(conn)
-    parts: dict[tuple[str, str], tuple[str, str, int]] = {}
+    writer = _Postings(conn)
+    cached = writer.cache
     sha256, prefix = hashlib.sha256, merkle.LEAF_PREFIX
     key: Any = None
     head: tuple[str, str, str, str] = ("", "", "", "")
     lines: list[str] = []
     for batch in batches:
-        known: dict[str, str] | None = None
         for entry_id, posted_at, entry_type, reference, account_id, asset, amount in batch:
             if entry_id != key:
                 if key is not None:
                     yield key, sha256(prefix + leaf_of_parts(*head, lines)).digest()
                 key, lines = entry_id, []
                 head = (uuid_text(entry_id), entry_type, iso_from_utc_text(posted_at), reference)
-            part = parts.get((account_id, asset))
-            if part is None:
-                if known is None:
-                    known = names.load(batch, 4)
-                if len(parts) >= _Names.LIMIT:
-                    parts.clear()
-                name = known.get(account_id) or _unknown(account_id)
-                before, after = posting_parts(name, asset)
-                part = parts[account_id, asset] = (before, after, scales.get(asset, 0))
+            part = cached.get((account_id, asset)) or writer.parts(batch, 4, account_id, asset)
             lines.append(part[0] + format_minor(amount, part[2]) + part[1])
     if key is not None:
         yield key, sha256(prefix + leaf_of_parts(*head, lines)).digest()
@@ -369,7 +360,7 @@ def proof(db: Database, entry_id: uuid.UUID) -> dict[str, Any]:
         end = min(start + merkle.CHUNK_LEAVES, sealed.seal.entries)
         leaves = queries.leaf_hashes(conn, number, start, end)
         rows = queries.sealed_postings(conn, number=number, first_leaf=index, end_leaf=index + 1)
-        entry = next(_entries(conn, rows, sealed=True))
+        entry = next(_entries(conn, rows))
     if entry.posted_at is None:
         raise NotFound(
             f"journal entry {entry_id} is missing from the journal", code="entry_not_found"
@@ -463,7 +454,7 @@ def _check_chain(
     on_entries: OnEntries | None,
 ) -> queries.SealRow | None:
     """Walk the seals and their members side by side (both in number order)."""
-    members = _entries(conn, queries.sealed_postings(conn), sealed=True)
+    members = _entries(conn, queries.sealed_postings(conn))
     pending = next(members, None)
     previous_hash: str | None = None
     last: queries.SealRow | None = None

@@ -114,7 +114,9 @@ def test_waiting_readers_do_not_hold_back_deposits(server: tuple[str, str]) -> N
         took.append(time.monotonic() - began)
         assert status == 201
     assert all(reader.is_alive() for reader in readers)  # still waiting
-    assert max(took) < 1.0, took
+    # Held back would mean waiting for the readers' 8 s; the margin is for a
+    # loaded 2-core CI machine serving fifty pollers (SQLite polls every 0.2 s).
+    assert max(took) < 2.0, took
     for reader in readers:
         reader.join(30)
     assert len(answers) == READERS

@@ -266,9 +266,11 @@ def test_cli_refuses_a_future_as_of_but_forecasts_it_and_takes_dates(db: Databas
         True,
     )
     assert hold_statuses(db) == {"active": 2}
-    yesterday = ledger("release-holds", "--as-of", (now - timedelta(days=1)).date().isoformat())
-    assert yesterday.returncode == 0, yesterday.stderr
-    assert json.loads(yesterday.stdout)["released"] == 0
+    # A date means the end of that day in the calendar's zone (New York): the
+    # UTC date of yesterday still ends in the future between 00:00 and 05:00 UTC.
+    past = ledger("release-holds", "--as-of", (now - timedelta(days=2)).date().isoformat())
+    assert past.returncode == 0, past.stderr
+    assert json.loads(past.stdout)["released"] == 0
     staging = ledger("release-holds", "--as-of", next_week, LEDGER_ALLOW_FUTURE_AS_OF="1")
     assert staging.returncode == 0, staging.stderr
     assert json.loads(staging.stdout)["released"] == 2

@@ -23,7 +23,6 @@ SCRIPTS = [
     ["bench.balance_read", "--postings", "1000000"],
     ["bench.export_journal", "--postgresql"],
     ["bench.seals"],
-    ["bench.seals", "--column-cost"],
     ["bench.events"],
 ]
 

@@ -8,6 +8,7 @@ import time
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import Connection, func, select, text
@@ -303,30 +304,25 @@ def _raw_entry(tx: Connection, amounts: list[int], account: str) -> uuid.UUID:
         )
     )
     if amounts:
-        tx.execute(
-            postings.insert().values(
-                [
-                    {
-                        "entry_id": entry_id,
-                        "line": line,
-                        "ledger_account_id": ledger_account_id(name),
-                        "asset": "USD",
-                        "amount": amount,
-                        "account_id": None,
-                        "hold_id": None,
-                    }
-                    for line, (name, amount) in enumerate(
-                        zip(
-                            [Platform.CLEARING_BANK.value, account, Platform.PAYOUTS.value],
-                            amounts,
-                            strict=False,
-                        ),
-                        start=1,
-                    )
-                ]
-            )
-        )
+        tx.execute(postings.insert().values(_posting_rows(entry_id, amounts, account)))
     return entry_id
+
+
+def _posting_rows(entry_id: uuid.UUID, amounts: list[int], account: str) -> list[dict[str, Any]]:
+    """USD postings of ``amounts`` to the bank, ``account`` and payouts, in that order."""
+    names = [Platform.CLEARING_BANK.value, account, Platform.PAYOUTS.value]
+    return [
+        {
+            "entry_id": entry_id,
+            "line": line,
+            "ledger_account_id": ledger_account_id(name),
+            "asset": "USD",
+            "amount": amount,
+            "account_id": None,
+            "hold_id": None,
+        }
+        for line, (name, amount) in enumerate(zip(names, amounts, strict=False), start=1)
+    ]
 
 
 def _entries(db: Database) -> int:
@@ -396,19 +392,7 @@ def _one_statement_entry(
         "memo": "",
         "account_id": None,
     }
-    names = [Platform.CLEARING_BANK.value, account, Platform.PAYOUTS.value]
-    rows = [
-        {
-            "entry_id": entry_id,
-            "line": line,
-            "ledger_account_id": ledger_account_id(name),
-            "asset": "USD",
-            "amount": amount,
-            "account_id": None,
-            "hold_id": None,
-        }
-        for line, (name, amount) in enumerate(zip(names, amounts, strict=False), start=1)
-    ]
+    rows = _posting_rows(entry_id, amounts, account)
     insert_together(tx, [(journal_entries, [entry], ()), (postings, rows, ())])
     return entry_id
 

@@ -93,8 +93,10 @@ def _series(conn: Connection, first: int, count: int) -> str:
 
 
 def insert_batch(db: Database, run: str, first: int, count: int, accounts: str) -> None:
-    """``count`` balanced entries numbered from ``first``, two postings each, in one
-    statement for the entries and one for the postings."""
+    """``count`` balanced entries numbered from ``first``, two postings each: on
+    PostgreSQL one statement (an entry must have its postings by the end of the
+    statement that inserts it, migration 0012), on SQLite one for the entries
+    and one for the postings."""
     with db.write() as tx:
         pg = tx.dialect.name == "postgresql"
         if pg:
@@ -110,19 +112,20 @@ def insert_batch(db: Database, run: str, first: int, count: int, accounts: str) 
             account_pick = f"(SELECT id FROM bench_accounts WHERE n = s.i % {accounts})"
         series = _series(tx, first, count)
         null_id = "NULL::uuid" if pg else "NULL"
-        tx.execute(
-            text(
-                f"INSERT INTO journal_entries (id, type, posted_at, reference, memo, account_id) "
-                f"SELECT {entry_id}, 'deposit', {posted}, '{REFERENCE_PREFIX}' || s.i, "
-                f"'bench deposit', NULL FROM ({series}) s"
-            )
+        entries = (
+            f"INSERT INTO journal_entries (id, type, posted_at, reference, memo, account_id) "
+            f"SELECT {entry_id}, 'deposit', {posted}, '{REFERENCE_PREFIX}' || s.i, "
+            f"'bench deposit', NULL FROM ({series}) s"
         )
+        if not pg:
+            tx.execute(text(entries))
         bank = _uuid_literal(tx, ledger_account_id(Platform.CLEARING_BANK.value))
         asset = "CASE WHEN s.i % 2 = 0 THEN 'USD' ELSE 'BTC' END"
         amount = "(s.i % 100000 + 1)"
         tx.execute(
             text(
-                "INSERT INTO postings (entry_id, line, ledger_account_id, asset, amount,"
+                (f"WITH entries AS ({entries}) " if pg else "")
+                + "INSERT INTO postings (entry_id, line, ledger_account_id, asset, amount,"
                 " account_id, hold_id) "
                 f"SELECT {entry_id}, 1, {bank}, {asset}, {amount}, {null_id}, {null_id} "
                 f"FROM ({series}) s "

@@ -295,17 +295,27 @@ def test_journal_is_append_only_on_both_databases(db: Database, statement: str) 
     assert problems(db) == []
 
 
-def _raw_entry(tx: Connection, amounts: list[int], account: str) -> uuid.UUID:
-    """Insert an entry and its postings with plain SQL, bypassing the domain checks."""
+def _raw_entry(
+    tx: Connection, amounts: list[int], account: str, kind: EntryType = EntryType.DEPOSIT
+) -> uuid.UUID:
+    """An entry of type ``kind`` and its postings of ``amounts``, bypassing the
+    domain checks: ONE statement on PostgreSQL (as every writer of the ledger
+    inserts an entry with its postings), two on SQLite."""
     entry_id = new_id()
-    tx.execute(
-        journal_entries.insert().values(
-            id=entry_id, type="deposit", posted_at=NOW, reference="raw", memo="", account_id=None
-        )
-    )
-    if amounts:
-        tx.execute(postings.insert().values(_posting_rows(entry_id, amounts, account)))
+    rows = _posting_rows(entry_id, amounts, account)
+    insert_together(tx, [(journal_entries, [_entry_row(entry_id, kind)], ()), (postings, rows, ())])
     return entry_id
+
+
+def _entry_row(entry_id: uuid.UUID, kind: EntryType) -> dict[str, Any]:
+    return {
+        "id": entry_id,
+        "type": kind.value,
+        "posted_at": NOW,
+        "reference": "raw",
+        "memo": "",
+        "account_id": None,
+    }
 
 
 def _posting_rows(entry_id: uuid.UUID, amounts: list[int], account: str) -> list[dict[str, Any]]:
@@ -330,124 +340,60 @@ def _entries(db: Database) -> int:
         return int(conn.execute(select(func.count()).select_from(journal_entries)).scalar_one())
 
 
-def test_unbalanced_entry_by_raw_sql(db: Database) -> None:
-    """PostgreSQL refuses it at the statement (trigger); SQLite has no such trigger,
-    and there ``ledger verify`` is what catches it."""
-    alice = new_account(db)
-    if db.is_postgres:
-        with pytest.raises(DBAPIError, match="unbalanced journal entry"), db.write() as tx:
-            _raw_entry(tx, [100, -99], available(alice))
-        assert _entries(db) == 0
-        assert problems(db) == []
-        return
-    with db.write() as tx:
-        entry_id = _raw_entry(tx, [100, -99], available(alice))
-    found = problems(db)
-    assert mentions(found, entry_id, " does not balance in USD: postings sum to 1"), found
+ALL_KINDS = pytest.mark.parametrize("kind", list(EntryType), ids=lambda kind: kind.value)
 
 
-def test_entry_with_a_single_posting_fails_at_commit(db: Database) -> None:
-    """A single (zero) posting passes the statement-level zero-sum check; the
-    deferred constraint trigger ``journal_entries_balanced`` refuses it at commit."""
-    alice = new_account(db)
-    if db.is_postgres:
-        with db.engine.connect() as conn:
-            tx = conn.begin()
-            _raw_entry(conn, [0], available(alice))  # the statements themselves pass
-            with pytest.raises(DBAPIError, match="two or more postings"):
-                tx.commit()
-        assert _entries(db) == 0
-        return
-    with db.write() as tx:
-        entry_id = _raw_entry(tx, [0], available(alice))
-    found = problems(db)
-    assert mentions(found, entry_id, " has 1 posting(s)"), found
-
-
-def test_entry_without_postings_fails_at_commit(db: Database) -> None:
-    alice = new_account(db)
-    if db.is_postgres:
-        with pytest.raises(DBAPIError, match="two or more postings"), db.write() as tx:
-            _raw_entry(tx, [], available(alice))
-        assert _entries(db) == 0
-        return
-    with db.write() as tx:
-        entry_id = _raw_entry(tx, [], available(alice))
-    found = problems(db)
-    assert mentions(found, entry_id, " has 0 posting(s)"), found
-
-
-def _one_statement_entry(
-    tx: Connection, amounts: list[int], account: str, kind: EntryType
-) -> uuid.UUID:
-    """An entry of type ``kind`` and its postings, both in ONE statement on
-    PostgreSQL (as :func:`service.db.ledger.post` and the release job write
-    them), bypassing the domain checks."""
-    entry_id = new_id()
-    entry = {
-        "id": entry_id,
-        "type": kind.value,
-        "posted_at": NOW,
-        "reference": "raw",
-        "memo": "",
-        "account_id": None,
-    }
-    rows = _posting_rows(entry_id, amounts, account)
-    insert_together(tx, [(journal_entries, [entry], ()), (postings, rows, ())])
-    return entry_id
-
-
-@pytest.mark.parametrize("kind", [EntryType.TRADE, EntryType.HOLD_RELEASE])
-def test_entry_of_one_statement_with_a_single_posting_is_refused_by_the_statement(
+@ALL_KINDS
+def test_entry_with_a_single_posting_is_refused_by_its_statement(
     db: Database, kind: EntryType
 ) -> None:
-    """Entries other than deposits are checked at the end of the statement that
-    inserts them (migration 0011): a single zero posting passes the zero sum,
-    not the count, and the statement itself fails, before any commit."""
+    """Every entry is checked at the end of the statement that inserts it
+    (migrations 0011 and 0012): a single zero posting passes the zero sum, not
+    the count, and the statement itself fails, before any commit."""
     alice = new_account(db)
     if db.is_postgres:
         with (
             db.engine.connect() as conn,
             conn.begin(),
-            pytest.raises(DBAPIError, match="two or more postings"),
+            pytest.raises(DBAPIError, match=r"two or more postings .*\(it has 1\)"),
         ):
-            _one_statement_entry(conn, [0], available(alice), kind)
+            _raw_entry(conn, [0], available(alice), kind)
         assert _entries(db) == 0
         return
     with db.write() as tx:
-        entry_id = _one_statement_entry(tx, [0], available(alice), kind)
+        entry_id = _raw_entry(tx, [0], available(alice), kind)
     found = problems(db)
     assert mentions(found, entry_id, " has 1 posting(s)"), found
 
 
-@pytest.mark.parametrize("kind", [EntryType.TRADE, EntryType.HOLD_RELEASE])
-def test_entry_of_one_statement_that_does_not_balance_is_refused(
+@ALL_KINDS
+def test_entry_that_does_not_balance_is_refused_by_its_statement(
     db: Database, kind: EntryType
 ) -> None:
-    """The path the statement-level entry check covers still refuses an
-    unbalanced entry (the postings trigger's zero sum, same statement)."""
+    """The zero sum per asset: the postings trigger, same statement. SQLite has no
+    such trigger, and there ``ledger verify`` is what catches it."""
     alice = new_account(db)
     if db.is_postgres:
         with pytest.raises(DBAPIError, match="unbalanced journal entry"), db.write() as tx:
-            _one_statement_entry(tx, [100, -99], available(alice), kind)
+            _raw_entry(tx, [100, -99], available(alice), kind)
         assert _entries(db) == 0
+        assert problems(db) == []
         return
     with db.write() as tx:
-        entry_id = _one_statement_entry(tx, [100, -99], available(alice), kind)
+        entry_id = _raw_entry(tx, [100, -99], available(alice), kind)
     found = problems(db)
     assert mentions(found, entry_id, " does not balance in USD: postings sum to 1"), found
 
 
-def test_entry_other_than_a_deposit_inserted_alone_is_refused_by_its_statement(
-    db: Database,
-) -> None:
+@ALL_KINDS
+def test_entry_inserted_alone_is_refused_by_its_statement(db: Database, kind: EntryType) -> None:
     """An entry whose postings would only come in a later statement is refused at
-    once unless it is a deposit (whose writer posts in a second statement, and
-    which the deferred check covers at commit); with postings added later in
-    the same transaction, it would not have been checked at all otherwise."""
+    once, whatever its type, deposits included (0012: their writer inserts an
+    entry with its postings in one statement, like every other); were it let
+    through, postings added later in the transaction would never be counted."""
     if not db.is_postgres:
         with db.write() as tx:
-            entry_id = _raw_entry_row(tx, EntryType.TRADE)
+            entry_id = _raw_entry_row(tx, kind)
         found = problems(db)
         assert mentions(found, entry_id, " has 0 posting(s)"), found
         return
@@ -456,16 +402,17 @@ def test_entry_other_than_a_deposit_inserted_alone_is_refused_by_its_statement(
         conn.begin(),
         pytest.raises(DBAPIError, match=r"two or more postings .*\(it has 0\)"),
     ):
-        _raw_entry_row(conn, EntryType.TRADE)
-    with db.write() as tx:  # a deposit's entry may wait for its postings until commit
-        entry_id = _raw_entry_row(tx)
-        _raw_postings(tx, entry_id)
-    assert _entries(db) == 1
+        _raw_entry_row(conn, kind)
+    assert _entries(db) == 0
 
 
 def _raw_postings(conn: Connection, entry_id: uuid.UUID, **changes: object) -> None:
-    """A balanced pair of postings by raw SQL, with ``changes`` applied to the first
-    (an asset to both, so that the pair still balances)."""
+    conn.execute(postings.insert().values(_raw_posting_pair(entry_id, **changes)))
+
+
+def _raw_posting_pair(entry_id: uuid.UUID, **changes: object) -> list[dict[str, Any]]:
+    """A balanced pair of postings, with ``changes`` applied to the first (an
+    asset to both, so that the pair still balances)."""
     first = {
         "entry_id": entry_id,
         "line": 1,
@@ -482,16 +429,12 @@ def _raw_postings(conn: Connection, entry_id: uuid.UUID, **changes: object) -> N
         "amount": -100,
         **({"asset": changes["asset"]} if "asset" in changes else {}),
     }
-    conn.execute(postings.insert().values([{**first, **changes}, second]))
+    return [{**first, **changes}, second]
 
 
 def _raw_entry_row(conn: Connection, kind: EntryType = EntryType.DEPOSIT) -> uuid.UUID:
     entry_id = new_id()
-    conn.execute(
-        journal_entries.insert().values(
-            id=entry_id, type=kind.value, posted_at=NOW, reference="raw", memo="", account_id=None
-        )
-    )
+    conn.execute(journal_entries.insert().values(_entry_row(entry_id, kind)))
     return entry_id
 
 
@@ -509,8 +452,10 @@ def test_postings_to_unknown_references_are_refused(
 ) -> None:
     """``postings`` declares no foreign keys (migration 0003): the postings trigger
     checks each reference once per statement instead, on both databases."""
+    entry_id = new_id()
+    entry = (journal_entries, [_entry_row(entry_id, EntryType.DEPOSIT)], ())
     with pytest.raises(DBAPIError, match=refusal), db.write() as tx:
-        _raw_postings(tx, _raw_entry_row(tx), **changes)
+        insert_together(tx, [entry, (postings, _raw_posting_pair(entry_id, **changes), ())])
     assert _entries(db) == 0
     assert problems(db) == []
 
@@ -557,40 +502,10 @@ def test_a_balance_never_overflows_into_an_inexact_number(db: Database) -> None:
 
     def entry(tx: Connection) -> None:
         entry_id = new_id()
-        tx.execute(
-            journal_entries.insert().values(
-                id=entry_id,
-                type="deposit",
-                posted_at=NOW,
-                reference="raw",
-                memo="",
-                account_id=alice,
-            )
-        )
-        tx.execute(
-            postings.insert().values(
-                [
-                    {
-                        "entry_id": entry_id,
-                        "line": 1,
-                        "asset": "USD",
-                        "amount": big,
-                        "ledger_account_id": ledger_account_id(Platform.CLEARING_BANK.value),
-                        "account_id": None,
-                        "hold_id": None,
-                    },
-                    {
-                        "entry_id": entry_id,
-                        "line": 2,
-                        "asset": "USD",
-                        "amount": -big,
-                        "ledger_account_id": ledger_account_id(available(alice)),
-                        "account_id": alice,
-                        "hold_id": None,
-                    },
-                ]
-            )
-        )
+        rows = _posting_rows(entry_id, [big, -big], available(alice))
+        rows[1]["account_id"] = alice
+        head = {**_entry_row(entry_id, EntryType.DEPOSIT), "account_id": alice}
+        insert_together(tx, [(journal_entries, [head], ()), (postings, rows, ())])
 
     with db.write() as tx:
         entry(tx)

@@ -219,6 +219,47 @@ def dump_deposit(view: DepositView) -> dict[str, Any]:
     }
 
 
+def dump_new_deposit(
+    deposit_id: str,
+    account_id: str,
+    method: str,
+    asset: str,
+    amount: str,
+    settled_at: str,
+    external_ref: str,
+    hold_id: str | None,
+    placed_at: str,
+    release_at: str | None,
+) -> dict[str, Any]:
+    """:func:`dump_deposit` of a deposit just recorded, from its texts: settled,
+    and if held, its hold active with one lot, the deposit's amount (what
+    ``record_deposits`` makes; tests/unit/test_deposit_dump.py compares)."""
+    return {
+        "id": deposit_id,
+        "account_id": account_id,
+        "method": method,
+        "asset": asset,
+        "amount": amount,
+        "status": "settled",
+        "settled_at": settled_at,
+        "external_ref": external_ref,
+        "hold": None
+        if hold_id is None
+        else {
+            "id": hold_id,
+            "deposit_id": deposit_id,
+            "method": method,
+            "asset": asset,
+            "amount": amount,
+            "status": "active",
+            "placed_at": placed_at,
+            "release_at": release_at,
+            "released_at": None,
+            "lots": [{"asset": asset, "amount": amount, "status": "active"}],
+        },
+    }
+
+
 def dump_deposit_batch(result: dict[str, list[DepositView]]) -> dict[str, Any]:
     """``DepositBatchResultSchema().dump(result)`` (see :func:`dump_deposit`)."""
     return {"deposits": [dump_deposit(v) for v in result["deposits"]]}

@@ -23,8 +23,6 @@ from schemas.money import (
     TradeCreateSchema,
     TradeSchema,
     TransactionPageSchema,
-    dump_deposit,
-    dump_deposit_batch,
 )
 from service.api.auth import requires
 from service.api.geofence import guard
@@ -35,6 +33,13 @@ from service.services import balances, deposits, holds, trades
 from service.services.views import BalancesView, Page, QuoteView
 
 blp = Blueprint("money", __name__, description="Deposits, trades, balances and holds")
+
+
+def _as_is(body: Any) -> Any:
+    """The deposit routes' results are already their JSON (``DepositSchema().dump``
+    by :func:`schemas.money.dump_deposit`, made once for the response and the
+    ``deposit.settled`` events)."""
+    return body
 
 
 def deposit_command(body: dict[str, Any]) -> deposits.DepositCommand:
@@ -64,8 +69,10 @@ class Deposits(MethodView):
         cmd = deposit_command(body)
         return respond_once(
             201,
-            dump_deposit,
-            lambda tx: deposits.record_deposit(tx, cmd, settings=rt.settings, now=rt.now()),
+            _as_is,
+            lambda tx: deposits.record_deposits_json(
+                tx, [cmd], settings=rt.settings, now=rt.now(), batch=False
+            )[0],
         )
 
 
@@ -89,9 +96,11 @@ class DepositBatch(MethodView):
         cmds = [deposit_command(item) for item in body["deposits"]]
         return respond_once(
             201,
-            dump_deposit_batch,
+            _as_is,
             lambda tx: {
-                "deposits": deposits.record_deposits(tx, cmds, settings=rt.settings, now=rt.now())
+                "deposits": deposits.record_deposits_json(
+                    tx, cmds, settings=rt.settings, now=rt.now()
+                )
             },
         )
 

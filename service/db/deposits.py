@@ -13,12 +13,18 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, select, text
 
-from service.db import events, ledger
+from service.db import events
 from service.db import holds as holds_repo
 from service.db.dialect import Part, id_in, ids_param, insert_together, pg_type
-from service.db.tables import account_hold_policies, accounts, deposits, holds
+from service.db.tables import (
+    account_hold_policies,
+    accounts,
+    deposits,
+    holds,
+    journal_entries,
+    postings,
+)
 from service.domain.accounts import AccountStatus
-from service.domain.posting import Entry
 
 
 @lru_cache(maxsize=2)
@@ -77,9 +83,10 @@ def accounts_of(tx: Connection, ids: set[uuid.UUID]) -> DepositAccounts:
 
 def write(
     tx: Connection,
-    entries: list[Entry],
     rows: list[dict[str, Any]],
+    entry_rows: list[dict[str, Any]],
     hold_rows: list[dict[str, Any]],
+    posting_rows: list[dict[str, Any]],
     event_rows: list[dict[str, Any]],
 ) -> int:
     """Write a batch of deposits; return how many deposit rows were inserted
@@ -98,20 +105,20 @@ def write(
     """
     if tx.dialect.name != "postgresql":
         _, inserted = insert_together(
-            tx, [ledger.entries_part(entries), (deposits, rows, ("method", "external_ref"))]
+            tx, [(journal_entries, entry_rows, ()), (deposits, rows, ("method", "external_ref"))]
         )
         if inserted == len(rows):
             insert_together(
                 tx,
-                [(holds, hold_rows, ()), ledger.postings_part(entries), events.part(event_rows)],
+                [(holds, hold_rows, ()), (postings, posting_rows, ()), events.part(event_rows)],
             )
         return inserted
     # The deposits first: the other parts read what they inserted.
     parts: list[Part] = [
         (deposits, rows, ()),
-        ledger.entries_part(entries),
+        (journal_entries, entry_rows, ()),
         (holds, hold_rows, ()),
-        ledger.postings_part(entries),
+        (postings, posting_rows, ()),
         events.part(event_rows),
     ]
     present = [(table, part_rows) for table, part_rows, _ in parts if part_rows]

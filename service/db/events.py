@@ -38,6 +38,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, cast
 
 from sqlalchemy import ARRAY, Connection, Uuid, and_, bindparam, delete, func, select, text, update
@@ -65,21 +66,49 @@ def row(
     ``body`` is the event's JSON without its ``sequence`` (not known yet on
     PostgreSQL): a reader's page is then the stored bodies with the sequence
     spliced in, with no JSON made per event on the way out."""
-    event_id = new_id()
-    body = {
-        "id": str(event_id),
-        "type": type_,
-        "occurred_at": format_utc(occurred_at),
-        "account_id": None if account_id is None else str(account_id),
-        "data": data,
-    }
+    return row_json(type_, _COMPACT.encode(data), account_id=account_id, occurred_at=occurred_at)
+
+
+#: The events' JSON: compact, not ASCII-escaped. One encoder for every event
+#: (``json.dumps`` with options builds one per call).
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+#: An event's data as the JSON text :func:`row_json` takes.
+encode = _COMPACT.encode
+
+
+def row_json(
+    type_: str,
+    data_json: str,
+    *,
+    account_id: uuid.UUID | None,
+    occurred_at: datetime,
+    event_id: uuid.UUID | None = None,
+    account_text: str | None = None,
+) -> dict[str, Any]:
+    """:func:`row` of data already encoded as :data:`_COMPACT` JSON text: the
+    body is ``_COMPACT.encode`` of ``{"id", "type", "occurred_at",
+    "account_id", "data"}``, written out (an id, a UTC time and a type code
+    need no escaping; ``account_text``: ``str(account_id)`` if the caller has
+    it). tests/unit/test_event_rows.py compares it with the encoder's text."""
+    if event_id is None:
+        event_id = new_id()
+    account = "null" if account_id is None else f'"{account_text or account_id}"'
+    body = (
+        f'{{"id":"{event_id}","type":{_type_json(type_)},'
+        f'"occurred_at":"{format_utc(occurred_at)}","account_id":{account},"data":{data_json}}}'
+    )
     return {
         "id": event_id,
         "type": type_,
         "occurred_at": occurred_at,
         "account_id": account_id,
-        "body": json.dumps(body, separators=(",", ":"), ensure_ascii=False),
+        "body": body,
     }
+
+
+@lru_cache(maxsize=64)
+def _type_json(type_: str) -> str:
+    return _COMPACT.encode(type_)
 
 
 def part(rows: Sequence[dict[str, Any]]) -> Part:

@@ -22,7 +22,7 @@ from marshmallow import Schema
 from sqlalchemy import Connection
 
 from schemas.accounts import AccountSchema
-from schemas.money import TradeSchema, dump_deposit
+from schemas.money import TradeSchema
 from schemas.withdrawals import WithdrawalSchema
 from service.db import events as repo
 from service.db.database import Database
@@ -30,8 +30,9 @@ from service.db.notifications import EventNotifier as EventNotifier
 from service.domain.accounts import AccountRecord, AccountStatus
 from service.domain.errors import Gone
 from service.domain.events import CANCELS_OPEN_ORDERS
+from service.domain.ids import new_ids
 from service.domain.timestamps import format_utc
-from service.services.views import DepositView, TradeView
+from service.services.views import TradeView
 
 _schemas: dict[type[Schema], Schema] = {}
 
@@ -83,11 +84,24 @@ def status_changed(
     )
 
 
-def deposit_rows(views: Sequence[DepositView], now: datetime) -> list[dict[str, Any]]:
-    """``deposit.settled`` rows for the caller's multi-table insert (one per deposit)."""
+def deposit_rows(
+    deposits: Sequence[tuple[uuid.UUID, dict[str, Any]]], now: datetime
+) -> list[dict[str, Any]]:
+    """``deposit.settled`` rows for the caller's multi-table insert (one per
+    deposit), from (account id, the deposit as the API returns it:
+    :func:`schemas.money.dump_deposit`)."""
+    encode = repo.encode
+    ids = new_ids(len(deposits))
     return [
-        repo.row("deposit.settled", dump_deposit(v), account_id=v.account_id, occurred_at=now)
-        for v in views
+        repo.row_json(
+            "deposit.settled",
+            encode(data),
+            account_id=account_id,
+            occurred_at=now,
+            event_id=event_id,
+            account_text=data["account_id"],
+        )
+        for event_id, (account_id, data) in zip(ids, deposits, strict=True)
     ]
 
 

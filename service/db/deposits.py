@@ -122,12 +122,22 @@ def write(
         events.part(event_rows),
     ]
     present = [(table, part_rows) for table, part_rows, _ in parts if part_rows]
-    shape = tuple((table, tuple(part_rows[0])) for table, part_rows in present)
+    shape = []
     params: dict[str, Any] = {}
-    for n, (_table, part_rows) in enumerate(present):
+    for n, (table, part_rows) in enumerate(present):
+        # A column with one value for every row (a settlement file's method,
+        # asset, status, times, often its amount) is sent once, not as an
+        # array: fewer values for psycopg to quote and PostgreSQL to parse.
+        # The columns naming the deposit a row belongs to stay arrays.
+        key = _BELONGS.get(table.name, ("id",))[0]
+        columns = []
         for name in part_rows[0]:
-            params[f"p{n}_{name}"] = [row[name] for row in part_rows]
-    return int(tx.execute(_pg_write_sql(shape), params).scalar_one())
+            values = [row[name] for row in part_rows]
+            one = len(values) > 1 and name != key and values.count(values[0]) == len(values)
+            params[f"p{n}_{name}"] = values[0] if one else values
+            columns.append((name, one))
+        shape.append((table, tuple(columns)))
+    return int(tx.execute(_pg_write_sql(tuple(shape)), params).scalar_one())
 
 
 #: Which inserted deposit each table's rows belong to: the column of the row
@@ -139,12 +149,21 @@ _BELONGS = {
 }
 
 
-@lru_cache(maxsize=8)
-def _pg_write_sql(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> Any:
+@lru_cache(maxsize=64)
+def _pg_write_sql(shape: tuple[tuple[Table, tuple[tuple[str, bool], ...]], ...]) -> Any:
+    """The statement for ``shape``: per table, its columns, each with whether
+    it is one value for every row (a scalar parameter) or an array."""
     ctes: list[str] = []
-    for i, (table, columns) in enumerate(shape):
-        arrays = ", ".join(f"CAST(:p{i}_{c} AS {pg_type(table.c[c])}[])" for c in columns)
-        source = f"SELECT * FROM unnest({arrays}) AS r({', '.join(columns)})"
+    for i, (table, described) in enumerate(shape):
+        columns = [c for c, _ in described]
+        arrays = ", ".join(
+            f"CAST(:p{i}_{c} AS {pg_type(table.c[c])}[])" for c, one in described if not one
+        )
+        unnested = [c for c, one in described if not one]
+        selected = ", ".join(
+            f"CAST(:p{i}_{c} AS {pg_type(table.c[c])})" if one else f"r.{c}" for c, one in described
+        )
+        source = f"SELECT {selected} FROM unnest({arrays}) AS r({', '.join(unnested)})"
         if table.name == "deposits":
             sql = (
                 f"INSERT INTO deposits ({', '.join(columns)}) {source} "

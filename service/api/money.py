@@ -26,7 +26,7 @@ from schemas.money import (
 )
 from service.api.auth import requires
 from service.api.geofence import guard
-from service.api.responses import moves_money, respond_once
+from service.api.responses import RawJSON, moves_money, respond_once
 from service.api.runtime import runtime
 from service.domain.roles import READERS, Role
 from service.services import balances, deposits, holds, trades
@@ -36,9 +36,9 @@ blp = Blueprint("money", __name__, description="Deposits, trades, balances and h
 
 
 def _as_is(body: Any) -> Any:
-    """The deposit routes' results are already their JSON (``DepositSchema().dump``
-    by :func:`schemas.money.dump_deposit`, made once for the response and the
-    ``deposit.settled`` events)."""
+    """The deposit routes' results are already their JSON text (``json.dumps``
+    of ``DepositSchema().dump``, :func:`schemas.money.new_deposit_json`, made
+    with the data of the ``deposit.settled`` events)."""
     return body
 
 
@@ -70,9 +70,11 @@ class Deposits(MethodView):
         return respond_once(
             201,
             _as_is,
-            lambda tx: deposits.record_deposits_json(
-                tx, [cmd], settings=rt.settings, now=rt.now(), batch=False
-            )[0],
+            lambda tx: RawJSON(
+                deposits.record_deposits_json(
+                    tx, [cmd], settings=rt.settings, now=rt.now(), batch=False
+                )[0]
+            ),
         )
 
 
@@ -97,11 +99,13 @@ class DepositBatch(MethodView):
         return respond_once(
             201,
             _as_is,
-            lambda tx: {
-                "deposits": deposits.record_deposits_json(
-                    tx, cmds, settings=rt.settings, now=rt.now()
+            lambda tx: RawJSON(
+                '{"deposits": ['
+                + ", ".join(
+                    deposits.record_deposits_json(tx, cmds, settings=rt.settings, now=rt.now())
                 )
-            },
+                + "]}"
+            ),
         )
 
 

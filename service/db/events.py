@@ -72,8 +72,6 @@ def row(
 #: The events' JSON: compact, not ASCII-escaped. One encoder for every event
 #: (``json.dumps`` with options builds one per call).
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-#: An event's data as the JSON text :func:`row_json` takes.
-encode = _COMPACT.encode
 
 
 def row_json(
@@ -83,16 +81,15 @@ def row_json(
     account_id: uuid.UUID | None,
     occurred_at: datetime,
     event_id: uuid.UUID | None = None,
-    account_text: str | None = None,
 ) -> dict[str, Any]:
     """:func:`row` of data already encoded as :data:`_COMPACT` JSON text: the
     body is ``_COMPACT.encode`` of ``{"id", "type", "occurred_at",
     "account_id", "data"}``, written out (an id, a UTC time and a type code
-    need no escaping; ``account_text``: ``str(account_id)`` if the caller has
-    it). tests/unit/test_event_rows.py compares it with the encoder's text."""
+    need no escaping). tests/unit/test_deposit_dump.py compares it with the
+    encoder's text."""
     if event_id is None:
         event_id = new_id()
-    account = "null" if account_id is None else f'"{account_text or account_id}"'
+    account = "null" if account_id is None else f'"{account_id}"'
     body = (
         f'{{"id":"{event_id}","type":{_type_json(type_)},'
         f'"occurred_at":"{format_utc(occurred_at)}","account_id":{account},"data":{data_json}}}'

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
-from schemas.money import dump_new_deposit
+from schemas.money import new_deposit_json
 from service.config import Settings
 from service.db import deposits as repo
 from service.db import holds as holds_repo
@@ -107,10 +107,11 @@ def record_deposits_json(
     settings: Settings,
     now: datetime,
     batch: bool = True,
-) -> list[dict[str, Any]]:
+) -> list[str]:
     """:func:`record_deposits`, answering with each deposit as the API returns
-    it (``DepositSchema().dump`` of its view, :func:`schemas.money.dump_deposit`):
-    the very dicts its ``deposit.settled`` events carry, made once."""
+    it: the JSON text ``json.dumps`` writes of ``DepositSchema().dump`` of its
+    view (:func:`schemas.money.new_deposit_json`, made together with the data
+    of its ``deposit.settled`` event)."""
     return _record(tx, cmds, settings=settings, now=now, batch=batch)[1]
 
 
@@ -121,7 +122,7 @@ def _record(
     settings: Settings,
     now: datetime,
     batch: bool,
-) -> tuple[list[_Planned], list[dict[str, Any]]]:
+) -> tuple[list[_Planned], list[str]]:
     found = repo.accounts_of(tx, {c.account_id for c in cmds})
     statuses, overrides, policies = found.statuses, found.overrides, found.policies
     calendar: BusinessCalendar | None = None
@@ -191,9 +192,9 @@ def _record(
                 days,
             )
         )
-    dumps = _dumps(planned, now)
-    _write(tx, planned, dumps, now)
-    return planned, dumps
+    responses, event_data = _texts(planned, now)
+    _write(tx, planned, event_data, now)
+    return planned, responses
 
 
 def _as_field_errors(exc: LedgerError) -> dict[str, Any]:
@@ -232,9 +233,10 @@ def _view(p: _Planned, now: datetime) -> DepositView:
     )
 
 
-def _dumps(planned: list[_Planned], now: datetime) -> list[dict[str, Any]]:
-    """``dump_deposit(_view(p, now))`` of each deposit, without the views
-    (tests/unit/test_deposit_dump.py compares the two)."""
+def _texts(planned: list[_Planned], now: datetime) -> tuple[list[str], list[str]]:
+    """Each deposit's JSON for the response and for its event
+    (:func:`schemas.money.new_deposit_json`), without the views
+    (tests/unit/test_deposit_dump.py compares them with the views' dumps)."""
     texts: dict[Any, str] = {}
 
     def text(value: Any) -> str:
@@ -244,8 +246,10 @@ def _dumps(planned: list[_Planned], now: datetime) -> list[dict[str, Any]]:
         return found
 
     placed_at = format_utc(now)
-    return [
-        dump_new_deposit(
+    responses = []
+    event_data = []
+    for p in planned:
+        response, event = new_deposit_json(
             str(p.deposit_id),
             text(p.account_id),
             p.method.value,
@@ -257,18 +261,17 @@ def _dumps(planned: list[_Planned], now: datetime) -> list[dict[str, Any]]:
             placed_at,
             None if p.release_at is None else format_utc(p.release_at),
         )
-        for p in planned
-    ]
+        responses.append(response)
+        event_data.append(event)
+    return responses, event_data
 
 
-def _write(
-    tx: Connection, planned: list[_Planned], dumps: list[dict[str, Any]], now: datetime
-) -> None:
+def _write(tx: Connection, planned: list[_Planned], event_data: list[str], now: datetime) -> None:
     """One statement on PostgreSQL (see :func:`service.db.deposits.write`); a
     clash on (method, external_ref) is named by :func:`_raise_duplicate`."""
     rows, entry_rows, hold_rows, posting_rows = _rows(planned, now)
     event_rows = events.deposit_rows(
-        [(p.account_id, d) for p, d in zip(planned, dumps, strict=True)], now
+        [(p.account_id, data) for p, data in zip(planned, event_data, strict=True)], now
     )
     if repo.write(tx, rows, entry_rows, hold_rows, posting_rows, event_rows) < len(rows):
         _raise_duplicate(tx, planned)

@@ -84,24 +84,14 @@ def status_changed(
     )
 
 
-def deposit_rows(
-    deposits: Sequence[tuple[uuid.UUID, dict[str, Any]]], now: datetime
-) -> list[dict[str, Any]]:
+def deposit_rows(deposits: Sequence[tuple[uuid.UUID, str]], now: datetime) -> list[dict[str, Any]]:
     """``deposit.settled`` rows for the caller's multi-table insert (one per
-    deposit), from (account id, the deposit as the API returns it:
-    :func:`schemas.money.dump_deposit`)."""
-    encode = repo.encode
+    deposit), from (account id, the deposit as the API returns it, as compact
+    JSON text: :func:`schemas.money.new_deposit_json`)."""
     ids = new_ids(len(deposits))
     return [
-        repo.row_json(
-            "deposit.settled",
-            encode(data),
-            account_id=account_id,
-            occurred_at=now,
-            event_id=event_id,
-            account_text=data["account_id"],
-        )
-        for event_id, (account_id, data) in zip(ids, deposits, strict=True)
+        repo.row_json("deposit.settled", data, account_id=account_id, occurred_at=now, event_id=i)
+        for i, (account_id, data) in zip(ids, deposits, strict=True)
     ]
 
 

@@ -176,10 +176,37 @@ def _planned(draw: st.DrawFn) -> deposits._Planned:
 def test_a_recorded_deposits_json_is_the_dump_of_its_view(
     planned: list[deposits._Planned], now: datetime
 ) -> None:
-    got = deposits._dumps(planned, now)
-    expected = [DepositSchema().dump(deposits._view(p, now)) for p in planned]
-    assert got == expected
-    assert json.dumps(got) == json.dumps(expected)
+    """The response's text and the event's data, written out, are json.dumps of
+    the schema's dump of the deposit's view, as the API and events.md define them."""
+    responses, event_data = deposits._texts(planned, now)
+    for p, response, data in zip(planned, responses, event_data, strict=True):
+        dumped = DepositSchema().dump(deposits._view(p, now))
+        assert response == json.dumps(dumped)
+        assert data == json.dumps(dumped, separators=(",", ":"), ensure_ascii=False)
+        assert dumped == dump_deposit(deposits._view(p, now))
+
+
+def test_a_recorded_deposit_with_odd_texts_is_escaped_as_json_does() -> None:
+    asset = Asset('U"S\\D\u00e9', 2)
+    now = datetime(2026, 11, 20, 15, 0, 0, 123456, tzinfo=UTC)
+    for ref in ['a"b\\c', "tab\there", "\u00e9\u2028\U0001f600", "x" * 255, "</script>"]:
+        for held in (True, False):
+            p = deposits._Planned(
+                uuid.UUID(int=1),
+                uuid.UUID(int=2),
+                uuid.UUID(int=3) if held else None,
+                uuid.UUID(int=4),
+                Method.PAYPAL,
+                Amount.from_minor(-5, asset),
+                now,
+                ref,
+                now + timedelta(days=3) if held else None,
+                3 if held else 0,
+            )
+            dumped = DepositSchema().dump(deposits._view(p, now))
+            (response,), (data,) = deposits._texts([p], now)
+            assert response == json.dumps(dumped)
+            assert data == json.dumps(dumped, separators=(",", ":"), ensure_ascii=False)
 
 
 @given(st.lists(_planned(), min_size=1, max_size=4), _times)

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Table, select, text
 
 from service.db import events
 from service.db import holds as holds_repo
-from service.db.dialect import Part, id_in, ids_param, insert_together, pg_type
+from service.db.dialect import id_in, ids_param, insert_together, pg_type
 from service.db.tables import (
     account_hold_policies,
     accounts,
@@ -24,6 +24,7 @@ from service.db.tables import (
     journal_entries,
     postings,
 )
+from service.db.tables import events as event_table
 from service.domain.accounts import AccountStatus
 
 
@@ -81,17 +82,33 @@ def accounts_of(tx: Connection, ids: set[uuid.UUID]) -> DepositAccounts:
     return DepositAccounts(statuses, overrides, policies, calendar)
 
 
+#: A table's new rows by column: each column's values, one per row, in row
+#: order (a settlement file's rows are made and sent column by column; no dict
+#: per row).
+Columns = dict[str, list[Any]]
+
+
+def as_rows(columns: Columns) -> list[dict[str, Any]]:
+    """``columns`` as one dict per row."""
+    names = list(columns)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+def _count(columns: Columns) -> int:
+    return len(next(iter(columns.values()))) if columns else 0
+
+
 def write(
     tx: Connection,
-    rows: list[dict[str, Any]],
-    entry_rows: list[dict[str, Any]],
-    hold_rows: list[dict[str, Any]],
-    posting_rows: list[dict[str, Any]],
-    event_rows: list[dict[str, Any]],
+    deposit_columns: Columns,
+    entry_columns: Columns,
+    hold_columns: Columns,
+    posting_columns: Columns,
+    event_columns: Columns,
 ) -> int:
-    """Write a batch of deposits; return how many deposit rows were inserted
-    (fewer than ``rows``: a (method, external_ref) clash, and the caller must
-    roll back).
+    """Write a batch of deposits, each table's rows given by column
+    (:data:`Columns`); return how many deposit rows were inserted (fewer than
+    given: a (method, external_ref) clash, and the caller must roll back).
 
     PostgreSQL: ONE statement, whatever the batch size. The deposits are
     inserted ``ON CONFLICT DO NOTHING`` and every other row (entry, hold,
@@ -103,40 +120,49 @@ def write(
     checks are in. SQLite: the entries with the deposits, then, if none
     clashed, the holds, postings and events.
     """
+    given = _count(deposit_columns)
     if tx.dialect.name != "postgresql":
+        rows = as_rows(deposit_columns)
         _, inserted = insert_together(
-            tx, [(journal_entries, entry_rows, ()), (deposits, rows, ("method", "external_ref"))]
+            tx,
+            [
+                (journal_entries, as_rows(entry_columns), ()),
+                (deposits, rows, ("method", "external_ref")),
+            ],
         )
-        if inserted == len(rows):
+        if inserted == given:
             insert_together(
                 tx,
-                [(holds, hold_rows, ()), (postings, posting_rows, ()), events.part(event_rows)],
+                [
+                    (holds, as_rows(hold_columns), ()),
+                    (postings, as_rows(posting_columns), ()),
+                    events.part(as_rows(event_columns) if event_columns else []),
+                ],
             )
         return inserted
     # The deposits first: the other parts read what they inserted.
-    parts: list[Part] = [
-        (deposits, rows, ()),
-        (journal_entries, entry_rows, ()),
-        (holds, hold_rows, ()),
-        (postings, posting_rows, ()),
-        events.part(event_rows),
+    parts: list[tuple[Table, Columns]] = [
+        (deposits, deposit_columns),
+        (journal_entries, entry_columns),
+        (holds, hold_columns),
+        (postings, posting_columns),
+        (event_table, event_columns),
     ]
-    present = [(table, part_rows) for table, part_rows, _ in parts if part_rows]
+    present = [(table, columns) for table, columns in parts if _count(columns)]
     shape = []
     params: dict[str, Any] = {}
-    for n, (table, part_rows) in enumerate(present):
+    for n, (table, columns) in enumerate(present):
         # A column with one value for every row (a settlement file's method,
         # asset, status, times, often its amount) is sent once, not as an
         # array: fewer values for psycopg to quote and PostgreSQL to parse.
         # The columns naming the deposit a row belongs to stay arrays.
         key = _BELONGS.get(table.name, ("id",))[0]
-        columns = []
-        for name in part_rows[0]:
-            values = [row[name] for row in part_rows]
+        described = []
+        for name, values in columns.items():
             one = len(values) > 1 and name != key and values.count(values[0]) == len(values)
             params[f"p{n}_{name}"] = values[0] if one else values
-            columns.append((name, one))
-        shape.append((table, tuple(columns)))
+            described.append((name, one))
+        shape.append((table, tuple(described)))
     return int(tx.execute(_pg_write_sql(tuple(shape)), params).scalar_one())
 
 

@@ -82,25 +82,34 @@ def row_json(
     occurred_at: datetime,
     event_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
-    """:func:`row` of data already encoded as :data:`_COMPACT` JSON text: the
-    body is ``_COMPACT.encode`` of ``{"id", "type", "occurred_at",
-    "account_id", "data"}``, written out (an id, a UTC time and a type code
-    need no escaping). tests/unit/test_deposit_dump.py compares it with the
-    encoder's text."""
+    """:func:`row` of data already encoded as :data:`_COMPACT` JSON text."""
     if event_id is None:
         event_id = new_id()
-    account = "null" if account_id is None else f'"{account_id}"'
-    body = (
-        f'{{"id":"{event_id}","type":{_type_json(type_)},'
-        f'"occurred_at":"{format_utc(occurred_at)}","account_id":{account},"data":{data_json}}}'
-    )
     return {
         "id": event_id,
         "type": type_,
         "occurred_at": occurred_at,
         "account_id": account_id,
-        "body": body,
+        "body": body_json(event_id, type_, data_json, account_id, occurred_at),
     }
+
+
+def body_json(
+    event_id: uuid.UUID,
+    type_: str,
+    data_json: str,
+    account_id: uuid.UUID | None,
+    occurred_at: datetime,
+) -> str:
+    """An event's stored body: ``_COMPACT.encode`` of ``{"id", "type",
+    "occurred_at", "account_id", "data"}`` with the data already encoded,
+    written out (an id, a UTC time and a type code need no escaping).
+    tests/unit/test_deposit_dump.py compares it with the encoder's text."""
+    account = "null" if account_id is None else f'"{account_id}"'
+    return (
+        f'{{"id":"{event_id}","type":{_type_json(type_)},'
+        f'"occurred_at":"{format_utc(occurred_at)}","account_id":{account},"data":{data_json}}}'
+    )
 
 
 @lru_cache(maxsize=64)

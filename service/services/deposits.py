@@ -269,101 +269,84 @@ def _texts(planned: list[_Planned], now: datetime) -> tuple[list[str], list[str]
 def _write(tx: Connection, planned: list[_Planned], event_data: list[str], now: datetime) -> None:
     """One statement on PostgreSQL (see :func:`service.db.deposits.write`); a
     clash on (method, external_ref) is named by :func:`_raise_duplicate`."""
-    rows, entry_rows, hold_rows, posting_rows = _rows(planned, now)
-    event_rows = events.deposit_rows(
+    columns = _columns(planned, now)
+    event_columns = events.deposit_rows(
         [(p.account_id, data) for p, data in zip(planned, event_data, strict=True)], now
     )
-    if repo.write(tx, rows, entry_rows, hold_rows, posting_rows, event_rows) < len(rows):
+    if repo.write(tx, *columns, event_columns) < len(planned):
         _raise_duplicate(tx, planned)
 
 
-_Rows = list[dict[str, Any]]
-
-
-def _rows(planned: list[_Planned], now: datetime) -> tuple[_Rows, _Rows, _Rows, _Rows]:
-    """The deposits', entries', holds' and postings' rows of ``planned``.
+def _columns(
+    planned: list[_Planned], now: datetime
+) -> tuple[repo.Columns, repo.Columns, repo.Columns, repo.Columns]:
+    """The deposits', entries', holds' and postings' rows of ``planned``, by
+    column (:data:`service.db.deposits.Columns`).
 
     The entry of each deposit is the posting rule's
     (:func:`service.domain.rules.deposit_entry`), written as rows directly
     (tests/unit/test_deposit_dump.py checks they are the rows
     :mod:`service.db.ledger` makes of that entry)."""
-    rows = []
-    entry_rows = []
-    hold_rows = []
-    posting_rows = []
+    n = len(planned)
+    methods = [p.method.value for p in planned]
+    assets = [p.amount.asset.code for p in planned]
+    minors = [p.amount.minor for p in planned]
+    account_ids = [p.account_id for p in planned]
+    deposit_ids = [p.deposit_id for p in planned]
+    entry_ids = [p.entry_id for p in planned]
+    deposit_columns: repo.Columns = {
+        "id": deposit_ids,
+        "account_id": account_ids,
+        "method": methods,
+        "asset": assets,
+        "amount": minors,
+        "status": ["settled"] * n,
+        "settled_at": [p.settled_at for p in planned],
+        "external_ref": [p.external_ref for p in planned],
+        "entry_id": entry_ids,
+        "created_at": [now] * n,
+    }
+    entry_columns: repo.Columns = {
+        "id": entry_ids,
+        "type": [EntryType.DEPOSIT.value] * n,
+        "posted_at": [now] * n,
+        "reference": [f"{m}:{p.external_ref}" for m, p in zip(methods, planned, strict=True)],
+        "memo": [deposit_memo(p.method) for p in planned],
+        "account_id": account_ids,
+    }
+    held = [p for p in planned if p.hold_id is not None]
+    hold_columns: repo.Columns = {
+        "id": [p.hold_id for p in held],
+        "account_id": [p.account_id for p in held],
+        "deposit_id": [p.deposit_id for p in held],
+        "method": [p.method.value for p in held],
+        "asset": [p.amount.asset.code for p in held],
+        "amount": [p.amount.minor for p in held],
+        "business_days": [p.days for p in held],
+        "status": [HoldStatus.ACTIVE.value] * len(held),
+        "placed_at": [now] * len(held),
+        "release_at": [p.release_at for p in held],
+    }
     ledger_ids: dict[tuple[uuid.UUID, bool], uuid.UUID] = {}
-    entry_type = EntryType.DEPOSIT.value
-    active = HoldStatus.ACTIVE.value
+    credits = []
     for p in planned:
-        method, asset, minor = p.method.value, p.amount.asset.code, p.amount.minor
-        held = p.hold_id is not None
-        rows.append(
-            {
-                "id": p.deposit_id,
-                "account_id": p.account_id,
-                "method": method,
-                "asset": asset,
-                "amount": minor,
-                "status": "settled",
-                "settled_at": p.settled_at,
-                "external_ref": p.external_ref,
-                "entry_id": p.entry_id,
-                "created_at": now,
-            }
-        )
-        entry_rows.append(
-            {
-                "id": p.entry_id,
-                "type": entry_type,
-                "posted_at": now,
-                "reference": f"{method}:{p.external_ref}",
-                "memo": deposit_memo(p.method),
-                "account_id": p.account_id,
-            }
-        )
-        if held:
-            hold_rows.append(
-                {
-                    "id": p.hold_id,
-                    "account_id": p.account_id,
-                    "deposit_id": p.deposit_id,
-                    "method": method,
-                    "asset": asset,
-                    "amount": minor,
-                    "business_days": p.days,
-                    "status": active,
-                    "placed_at": now,
-                    "release_at": p.release_at,
-                }
-            )
-        credit = ledger_ids.get((p.account_id, held))
+        key = (p.account_id, p.hold_id is not None)
+        credit = ledger_ids.get(key)
         if credit is None:
-            credit = ledger_ids[(p.account_id, held)] = ledger.ledger_key(
-                deposit_credit_account(p.account_id, held)
-            )[0]
-        posting_rows.append(
-            {
-                "entry_id": p.entry_id,
-                "line": 1,
-                "ledger_account_id": ledger.ledger_key(deposit_debit_account(p.method))[0],
-                "asset": asset,
-                "amount": minor,
-                "account_id": None,
-                "hold_id": None,
-            }
-        )
-        posting_rows.append(
-            {
-                "entry_id": p.entry_id,
-                "line": 2,
-                "ledger_account_id": credit,
-                "asset": asset,
-                "amount": -minor,
-                "account_id": p.account_id,
-                "hold_id": p.hold_id,
-            }
-        )
-    return rows, entry_rows, hold_rows, posting_rows
+            credit = ledger_ids[key] = ledger.ledger_key(deposit_credit_account(*key))[0]
+        credits.append(credit)
+    debits = [ledger.ledger_key(deposit_debit_account(p.method))[0] for p in planned]
+    # Two postings per entry, line 1 (the debit) then line 2 (the credit).
+    posting_columns: repo.Columns = {
+        "entry_id": [e for e in entry_ids for _ in (1, 2)],
+        "line": [1, 2] * n,
+        "ledger_account_id": [x for pair in zip(debits, credits, strict=True) for x in pair],
+        "asset": [a for a in assets for _ in (1, 2)],
+        "amount": [x for m in minors for x in (m, -m)],
+        "account_id": [x for a in account_ids for x in (None, a)],
+        "hold_id": [x for p in planned for x in (None, p.hold_id)],
+    }
+    return deposit_columns, entry_columns, hold_columns, posting_columns
 
 
 def _raise_duplicate(tx: Connection, planned: list[_Planned]) -> None:

@@ -84,15 +84,25 @@ def status_changed(
     )
 
 
-def deposit_rows(deposits: Sequence[tuple[uuid.UUID, str]], now: datetime) -> list[dict[str, Any]]:
+def deposit_rows(deposits: Sequence[tuple[uuid.UUID, str]], now: datetime) -> dict[str, list[Any]]:
     """``deposit.settled`` rows for the caller's multi-table insert (one per
-    deposit), from (account id, the deposit as the API returns it, as compact
-    JSON text: :func:`schemas.money.new_deposit_json`)."""
-    ids = new_ids(len(deposits))
-    return [
-        repo.row_json("deposit.settled", data, account_id=account_id, occurred_at=now, event_id=i)
-        for i, (account_id, data) in zip(ids, deposits, strict=True)
-    ]
+    deposit), by column (:data:`service.db.deposits.Columns`), from (account
+    id, the deposit as the API returns it, as compact JSON text:
+    :func:`schemas.money.new_deposit_json`)."""
+    n = len(deposits)
+    ids = new_ids(n)
+    account_ids = [account_id for account_id, _ in deposits]
+    type_ = "deposit.settled"
+    return {
+        "id": ids,
+        "type": [type_] * n,
+        "occurred_at": [now] * n,
+        "account_id": account_ids,
+        "body": [
+            repo.body_json(i, type_, data, account_id, now)
+            for i, (account_id, data) in zip(ids, deposits, strict=True)
+        ],
+    }
 
 
 def deposit_reversed(

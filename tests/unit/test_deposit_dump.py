@@ -23,6 +23,7 @@ from schemas.money import (
     dump_deposit,
     dump_deposit_batch,
 )
+from service.db import deposits as deposits_repo
 from service.db import events as events_repo
 from service.db import ledger
 from service.domain.holds import Method
@@ -213,7 +214,8 @@ def test_a_recorded_deposit_with_odd_texts_is_escaped_as_json_does() -> None:
 def test_a_recorded_deposits_rows_are_the_posting_rules_entry(
     planned: list[deposits._Planned], now: datetime
 ) -> None:
-    _rows, entry_rows, hold_rows, posting_rows = deposits._rows(planned, now)
+    columns = deposits._columns(planned, now)
+    _rows, entry_rows, hold_rows, posting_rows = (deposits_repo.as_rows(c) for c in columns)
     entries = [
         deposit_entry(
             account_id=p.account_id,

@@ -159,7 +159,12 @@ def write(
         key = _BELONGS.get(table.name, ("id",))[0]
         described = []
         for name, values in columns.items():
-            one = len(values) > 1 and name != key and values.count(values[0]) == len(values)
+            one = (
+                len(values) > 1
+                and name != key
+                and values[-1] == values[0]  # most varying columns stop here
+                and values.count(values[0]) == len(values)
+            )
             params[f"p{n}_{name}"] = values[0] if one else values
             described.append((name, one))
         shape.append((table, tuple(described)))

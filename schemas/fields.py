@@ -56,12 +56,12 @@ def has_control_characters(text: str) -> bool:
     and the others are never meant in a reference, a name or a reason: they
     hide text in logs, exports and the console.
     """
-    return _CONTROL.search(text) is not None
+    return CONTROL_CHARACTERS.search(text) is not None
 
 
 #: The characters :func:`has_control_characters` refuses, as one regex (a scan
 #: in C: a settlement file checks thousands of texts per request).
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 class Text(fields.String):

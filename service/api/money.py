@@ -23,18 +23,23 @@ from schemas.money import (
     TradeCreateSchema,
     TradeSchema,
     TransactionPageSchema,
-    dump_deposit,
-    dump_deposit_batch,
 )
 from service.api.auth import requires
 from service.api.geofence import guard
-from service.api.responses import moves_money, respond_once
+from service.api.responses import RawJSON, moves_money, respond_once
 from service.api.runtime import runtime
 from service.domain.roles import READERS, Role
 from service.services import balances, deposits, holds, trades
 from service.services.views import BalancesView, Page, QuoteView
 
 blp = Blueprint("money", __name__, description="Deposits, trades, balances and holds")
+
+
+def _as_is(body: Any) -> Any:
+    """The deposit routes' results are already their JSON text (``json.dumps``
+    of ``DepositSchema().dump``, :func:`schemas.money.new_deposit_json`, made
+    with the data of the ``deposit.settled`` events)."""
+    return body
 
 
 def deposit_command(body: dict[str, Any]) -> deposits.DepositCommand:
@@ -64,8 +69,12 @@ class Deposits(MethodView):
         cmd = deposit_command(body)
         return respond_once(
             201,
-            dump_deposit,
-            lambda tx: deposits.record_deposit(tx, cmd, settings=rt.settings, now=rt.now()),
+            _as_is,
+            lambda tx: RawJSON(
+                deposits.record_deposits_json(
+                    tx, [cmd], settings=rt.settings, now=rt.now(), batch=False
+                )[0]
+            ),
         )
 
 
@@ -89,10 +98,14 @@ class DepositBatch(MethodView):
         cmds = [deposit_command(item) for item in body["deposits"]]
         return respond_once(
             201,
-            dump_deposit_batch,
-            lambda tx: {
-                "deposits": deposits.record_deposits(tx, cmds, settings=rt.settings, now=rt.now())
-            },
+            _as_is,
+            lambda tx: RawJSON(
+                '{"deposits": ['
+                + ", ".join(
+                    deposits.record_deposits_json(tx, cmds, settings=rt.settings, now=rt.now())
+                )
+                + "]}"
+            ),
         )
 
 

@@ -13,12 +13,19 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, select, text
 
-from service.db import events, ledger
+from service.db import events
 from service.db import holds as holds_repo
-from service.db.dialect import Part, id_in, ids_param, insert_together, pg_type
-from service.db.tables import account_hold_policies, accounts, deposits, holds
+from service.db.dialect import id_in, ids_param, insert_together, pg_type
+from service.db.tables import (
+    account_hold_policies,
+    accounts,
+    deposits,
+    holds,
+    journal_entries,
+    postings,
+)
+from service.db.tables import events as event_table
 from service.domain.accounts import AccountStatus
-from service.domain.posting import Entry
 
 
 @lru_cache(maxsize=2)
@@ -75,16 +82,33 @@ def accounts_of(tx: Connection, ids: set[uuid.UUID]) -> DepositAccounts:
     return DepositAccounts(statuses, overrides, policies, calendar)
 
 
+#: A table's new rows by column: each column's values, one per row, in row
+#: order (a settlement file's rows are made and sent column by column; no dict
+#: per row).
+Columns = dict[str, list[Any]]
+
+
+def as_rows(columns: Columns) -> list[dict[str, Any]]:
+    """``columns`` as one dict per row."""
+    names = list(columns)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+def _count(columns: Columns) -> int:
+    return len(next(iter(columns.values()))) if columns else 0
+
+
 def write(
     tx: Connection,
-    entries: list[Entry],
-    rows: list[dict[str, Any]],
-    hold_rows: list[dict[str, Any]],
-    event_rows: list[dict[str, Any]],
+    deposit_columns: Columns,
+    entry_columns: Columns,
+    hold_columns: Columns,
+    posting_columns: Columns,
+    event_columns: Columns,
 ) -> int:
-    """Write a batch of deposits; return how many deposit rows were inserted
-    (fewer than ``rows``: a (method, external_ref) clash, and the caller must
-    roll back).
+    """Write a batch of deposits, each table's rows given by column
+    (:data:`Columns`); return how many deposit rows were inserted (fewer than
+    given: a (method, external_ref) clash, and the caller must roll back).
 
     PostgreSQL: ONE statement, whatever the batch size. The deposits are
     inserted ``ON CONFLICT DO NOTHING`` and every other row (entry, hold,
@@ -96,31 +120,55 @@ def write(
     checks are in. SQLite: the entries with the deposits, then, if none
     clashed, the holds, postings and events.
     """
+    given = _count(deposit_columns)
     if tx.dialect.name != "postgresql":
+        rows = as_rows(deposit_columns)
         _, inserted = insert_together(
-            tx, [ledger.entries_part(entries), (deposits, rows, ("method", "external_ref"))]
+            tx,
+            [
+                (journal_entries, as_rows(entry_columns), ()),
+                (deposits, rows, ("method", "external_ref")),
+            ],
         )
-        if inserted == len(rows):
+        if inserted == given:
             insert_together(
                 tx,
-                [(holds, hold_rows, ()), ledger.postings_part(entries), events.part(event_rows)],
+                [
+                    (holds, as_rows(hold_columns), ()),
+                    (postings, as_rows(posting_columns), ()),
+                    events.part(as_rows(event_columns) if event_columns else []),
+                ],
             )
         return inserted
     # The deposits first: the other parts read what they inserted.
-    parts: list[Part] = [
-        (deposits, rows, ()),
-        ledger.entries_part(entries),
-        (holds, hold_rows, ()),
-        ledger.postings_part(entries),
-        events.part(event_rows),
+    parts: list[tuple[Table, Columns]] = [
+        (deposits, deposit_columns),
+        (journal_entries, entry_columns),
+        (holds, hold_columns),
+        (postings, posting_columns),
+        (event_table, event_columns),
     ]
-    present = [(table, part_rows) for table, part_rows, _ in parts if part_rows]
-    shape = tuple((table, tuple(part_rows[0])) for table, part_rows in present)
+    present = [(table, columns) for table, columns in parts if _count(columns)]
+    shape = []
     params: dict[str, Any] = {}
-    for n, (_table, part_rows) in enumerate(present):
-        for name in part_rows[0]:
-            params[f"p{n}_{name}"] = [row[name] for row in part_rows]
-    return int(tx.execute(_pg_write_sql(shape), params).scalar_one())
+    for n, (table, columns) in enumerate(present):
+        # A column with one value for every row (a settlement file's method,
+        # asset, status, times, often its amount) is sent once, not as an
+        # array: fewer values for psycopg to quote and PostgreSQL to parse.
+        # The columns naming the deposit a row belongs to stay arrays.
+        key = _BELONGS.get(table.name, ("id",))[0]
+        described = []
+        for name, values in columns.items():
+            one = (
+                len(values) > 1
+                and name != key
+                and values[-1] == values[0]  # most varying columns stop here
+                and values.count(values[0]) == len(values)
+            )
+            params[f"p{n}_{name}"] = values[0] if one else values
+            described.append((name, one))
+        shape.append((table, tuple(described)))
+    return int(tx.execute(_pg_write_sql(tuple(shape)), params).scalar_one())
 
 
 #: Which inserted deposit each table's rows belong to: the column of the row
@@ -132,12 +180,21 @@ _BELONGS = {
 }
 
 
-@lru_cache(maxsize=8)
-def _pg_write_sql(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> Any:
+@lru_cache(maxsize=64)
+def _pg_write_sql(shape: tuple[tuple[Table, tuple[tuple[str, bool], ...]], ...]) -> Any:
+    """The statement for ``shape``: per table, its columns, each with whether
+    it is one value for every row (a scalar parameter) or an array."""
     ctes: list[str] = []
-    for i, (table, columns) in enumerate(shape):
-        arrays = ", ".join(f"CAST(:p{i}_{c} AS {pg_type(table.c[c])}[])" for c in columns)
-        source = f"SELECT * FROM unnest({arrays}) AS r({', '.join(columns)})"
+    for i, (table, described) in enumerate(shape):
+        columns = [c for c, _ in described]
+        arrays = ", ".join(
+            f"CAST(:p{i}_{c} AS {pg_type(table.c[c])}[])" for c, one in described if not one
+        )
+        unnested = [c for c, one in described if not one]
+        selected = ", ".join(
+            f"CAST(:p{i}_{c} AS {pg_type(table.c[c])})" if one else f"r.{c}" for c, one in described
+        )
+        source = f"SELECT {selected} FROM unnest({arrays}) AS r({', '.join(unnested)})"
         if table.name == "deposits":
             sql = (
                 f"INSERT INTO deposits ({', '.join(columns)}) {source} "

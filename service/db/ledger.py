@@ -48,12 +48,15 @@ _CUSTOMER_PREFIX = "Liabilities:Customers:"
 
 
 @lru_cache(maxsize=65536)
-def _ledger_key(name: str) -> tuple[uuid.UUID, uuid.UUID | None]:
+def ledger_key(name: str) -> tuple[uuid.UUID, uuid.UUID | None]:
     """Ledger account id and, for a customer sub-account, the customer account id."""
     account_id = None
     if name.startswith(_CUSTOMER_PREFIX):
         account_id = uuid.UUID(name[len(_CUSTOMER_PREFIX) :].split(":", 1)[0])
     return ledger_account_id(name), account_id
+
+
+_ledger_key = ledger_key
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -42,19 +42,33 @@ def deposit_entry(
     posted_at: datetime,
     entry_id: uuid.UUID,
 ) -> Entry:
-    bucket = Bucket.HELD if hold_id is not None else Bucket.AVAILABLE
     return Entry(
         type=EntryType.DEPOSIT,
         posted_at=posted_at,
         reference=reference,
-        memo=f"{method.value} deposit",
+        memo=deposit_memo(method),
         account_id=account_id,
         id=entry_id,
         postings=(
-            Posting(CLEARING_ACCOUNT[method].value, amount),
-            Posting(customer_account_name(account_id, bucket), -amount, hold_id),
+            Posting(deposit_debit_account(method), amount),
+            Posting(deposit_credit_account(account_id, hold_id is not None), -amount, hold_id),
         ),
     )
+
+
+def deposit_debit_account(method: Method) -> str:
+    """The account a deposit's entry debits (line 1): the method's clearing account."""
+    return CLEARING_ACCOUNT[method].value
+
+
+def deposit_credit_account(account_id: uuid.UUID, held: bool) -> str:
+    """The account a deposit's entry credits (line 2, tagged with the hold if
+    held): the customer's ``Held``, or ``Available`` for an unheld method."""
+    return customer_account_name(account_id, Bucket.HELD if held else Bucket.AVAILABLE)
+
+
+def deposit_memo(method: Method) -> str:
+    return f"{method.value} deposit"
 
 
 def trade_entry(

@@ -22,7 +22,7 @@ from marshmallow import Schema
 from sqlalchemy import Connection
 
 from schemas.accounts import AccountSchema
-from schemas.money import TradeSchema, dump_deposit
+from schemas.money import TradeSchema
 from schemas.withdrawals import WithdrawalSchema
 from service.db import events as repo
 from service.db.database import Database
@@ -30,8 +30,9 @@ from service.db.notifications import EventNotifier as EventNotifier
 from service.domain.accounts import AccountRecord, AccountStatus
 from service.domain.errors import Gone
 from service.domain.events import CANCELS_OPEN_ORDERS
+from service.domain.ids import new_ids
 from service.domain.timestamps import format_utc
-from service.services.views import DepositView, TradeView
+from service.services.views import TradeView
 
 _schemas: dict[type[Schema], Schema] = {}
 
@@ -83,12 +84,25 @@ def status_changed(
     )
 
 
-def deposit_rows(views: Sequence[DepositView], now: datetime) -> list[dict[str, Any]]:
-    """``deposit.settled`` rows for the caller's multi-table insert (one per deposit)."""
-    return [
-        repo.row("deposit.settled", dump_deposit(v), account_id=v.account_id, occurred_at=now)
-        for v in views
-    ]
+def deposit_rows(deposits: Sequence[tuple[uuid.UUID, str]], now: datetime) -> dict[str, list[Any]]:
+    """``deposit.settled`` rows for the caller's multi-table insert (one per
+    deposit), by column (:data:`service.db.deposits.Columns`), from (account
+    id, the deposit as the API returns it, as compact JSON text:
+    :func:`schemas.money.new_deposit_json`)."""
+    n = len(deposits)
+    ids = new_ids(n)
+    account_ids = [account_id for account_id, _ in deposits]
+    type_ = "deposit.settled"
+    return {
+        "id": ids,
+        "type": [type_] * n,
+        "occurred_at": [now] * n,
+        "account_id": account_ids,
+        "body": [
+            repo.body_json(i, type_, data, account_id, now)
+            for i, (account_id, data) in zip(ids, deposits, strict=True)
+        ],
+    }
 
 
 def deposit_reversed(

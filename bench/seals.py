@@ -35,7 +35,6 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -304,7 +303,7 @@ def main() -> None:
         from bench.common import database
 
         with database("postgresql", "seals") as url:
-            run(url, SimpleNamespace(**vars(args)))
+            run(url, args)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,6 @@ from schemas.common import PageSchema, cursor_field, limit_field
 from schemas.fields import CONTROL_CHARACTERS, AssetCode, Money, Text, UTCDateTime, plain
 from service.domain.holds import HoldStatus, Method
 from service.domain.money import AmountError, parse_decimal
-from service.domain.timestamps import format_utc
-from service.services.views import DepositView
 
 _REF = validate.Length(min=1, max=255)
 
@@ -183,45 +181,6 @@ class DepositBatchResultSchema(Schema):
     deposits = fields.List(fields.Nested(DepositSchema))
 
 
-def dump_deposit(view: DepositView) -> dict[str, Any]:
-    """``DepositSchema().dump(view)``, written out by hand.
-
-    A settlement file dumps a thousand deposits twice (its response and its
-    events), and marshmallow's per-field machinery was the largest share of
-    the batch route's time. The contract stays the schema's: same keys in the
-    same order, same texts (tests/unit/test_deposit_dump.py compares the two
-    on generated deposits). A field added to the schema must be added here.
-    """
-    hold = view.hold
-    return {
-        "id": str(view.id),
-        "account_id": str(view.account_id),
-        "method": view.method,
-        "asset": view.asset,
-        "amount": str(view.amount),
-        "status": view.status,
-        "settled_at": format_utc(view.settled_at),
-        "external_ref": view.external_ref,
-        "hold": None
-        if hold is None
-        else {
-            "id": str(hold.id),
-            "deposit_id": str(hold.deposit_id),
-            "method": hold.method,
-            "asset": hold.asset,
-            "amount": str(hold.amount),
-            "status": hold.status,
-            "placed_at": format_utc(hold.placed_at),
-            "release_at": format_utc(hold.release_at),
-            "released_at": None if hold.released_at is None else format_utc(hold.released_at),
-            "lots": [
-                {"asset": lot.asset, "amount": str(lot.amount), "status": lot.status}
-                for lot in hold.lots
-            ],
-        },
-    }
-
-
 def new_deposit_json(
     deposit_id: str,
     account_id: str,
@@ -234,14 +193,14 @@ def new_deposit_json(
     placed_at: str,
     release_at: str | None,
 ) -> tuple[str, str]:
-    """:func:`dump_deposit` of a deposit just recorded (settled; if held, its
+    """``DepositSchema().dump`` of a deposit just recorded (settled; if held, its
     hold active with one lot, the deposit's amount), as JSON text twice: as
     ``json.dumps`` writes it (the response) and compact and not ASCII-escaped
     (a ``deposit.settled`` event's data). Written from the texts: ids, times,
     amounts and the method need no escaping; the asset and the reference are
     escaped as ``json`` escapes them. A settlement file's dicts and their
     encoding cost about 25 ms a request. tests/unit/test_deposit_dump.py
-    compares both texts with ``json.dumps`` of :func:`dump_deposit`."""
+    compares both texts with ``json.dumps`` of the schema's dump."""
     i, m, n, t = deposit_id, method, amount, settled_at
     a, r = _ascii(asset), _ascii(external_ref)
     ae, re_ = _escape(asset), _escape(external_ref)
@@ -272,11 +231,6 @@ def new_deposit_json(
 
 _ascii: Callable[[str], str] = json.encoder.encode_basestring_ascii
 _escape: Callable[[str], str] = json.encoder.encode_basestring
-
-
-def dump_deposit_batch(result: dict[str, list[DepositView]]) -> dict[str, Any]:
-    """``DepositBatchResultSchema().dump(result)`` (see :func:`dump_deposit`)."""
-    return {"deposits": [dump_deposit(v) for v in result["deposits"]]}
 
 
 class HoldListArgs(Schema):

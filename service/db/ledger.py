@@ -56,9 +56,6 @@ def ledger_key(name: str) -> tuple[uuid.UUID, uuid.UUID | None]:
     return ledger_account_id(name), account_id
 
 
-_ledger_key = ledger_key
-
-
 @dataclass(frozen=True, slots=True, order=True)
 class BalanceKey:
     ledger_account: str
@@ -80,13 +77,13 @@ def lock_balances(conn: Connection, keys: Iterable[BalanceKey]) -> dict[BalanceK
     the same round trip. On SQLite the write transaction already holds the
     database lock and only slot 0 is written; the statement just reads.
     """
-    wanted = sorted(set(keys), key=lambda k: (_ledger_key(k.ledger_account)[0].bytes, k.asset))
+    wanted = sorted(set(keys), key=lambda k: (ledger_key(k.ledger_account)[0].bytes, k.asset))
     if not wanted:
         return {}
     by_id: dict[tuple[uuid.UUID, str], BalanceKey] = {}
     rows = []
     for key in wanted:
-        ledger_id, account_id = _ledger_key(key.ledger_account)
+        ledger_id, account_id = ledger_key(key.ledger_account)
         rows.append((ledger_id, key.asset, account_id))
         by_id[(ledger_id, key.asset)] = key
     if conn.dialect.name == "postgresql":
@@ -119,7 +116,7 @@ _PG_LOCK_BALANCES = text(
 
 def read_balances(conn: Connection, keys: Iterable[BalanceKey]) -> dict[BalanceKey, int]:
     """Balances of ``keys`` without locking (missing rows read as zero; slots summed)."""
-    by_id = {(_ledger_key(k.ledger_account)[0], k.asset): k for k in keys}
+    by_id = {(ledger_key(k.ledger_account)[0], k.asset): k for k in keys}
     result = dict.fromkeys(by_id.values(), 0)
     if by_id:
         key = (balances.c.ledger_account_id, balances.c.asset)
@@ -179,7 +176,7 @@ def posting_rows(entries: list[Entry]) -> list[dict[str, Any]]:
     for entry in entries:
         assert entry.id is not None, "give every entry its id first"
         for line, posting in enumerate(entry.postings, start=1):
-            ledger_id, account_id = _ledger_key(posting.account)
+            ledger_id, account_id = ledger_key(posting.account)
             rows.append(
                 {
                     "entry_id": entry.id,

@@ -20,24 +20,16 @@ _last = 0
 
 def new_id() -> uuid.UUID:
     """A fresh UUIDv7, strictly increasing within this process."""
-    global _last
-    with _lock:
-        ms = time.time_ns() // 1_000_000
-        # 48-bit millisecond time, then 12 bits of sub-millisecond counter space:
-        # if two ids fall in the same millisecond, the second is one more.
-        candidate = (ms << 12) | int.from_bytes(os.urandom(2), "big") & 0x3FF
-        if candidate <= _last:
-            candidate = _last + 1
-        _last = candidate
-    ms, counter = candidate >> 12, candidate & 0xFFF
-    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand_b
-    return uuid.UUID(int=value)
+    return new_ids(1)[0]
 
 
 def new_ids(n: int) -> list[uuid.UUID]:
-    """``n`` fresh UUIDv7s, as ``n`` calls of :func:`new_id` would give them
-    (strictly increasing), with one lock and one read of the random source."""
+    """``n`` fresh UUIDv7s, strictly increasing within this process, with one
+    lock and one read of the random source.
+
+    48-bit millisecond time, then 12 bits of sub-millisecond counter space
+    (starting at a random point below 1,024): an id in the same millisecond
+    as the last is one more than it; then 62 random bits."""
     global _last
     if n <= 0:
         return []

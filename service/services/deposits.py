@@ -130,7 +130,7 @@ def _record(
     # and asset: compute each (time, hold length) and each amount once.
     release_times: dict[tuple[datetime, int], datetime] = {}
     amounts: dict[tuple[str, str], Amount] = {}
-    checks: list[tuple[DepositCommand, int, datetime | None]] = []
+    checks: list[tuple[DepositCommand, int, Amount, datetime, datetime | None]] = []
     errors: dict[str, Any] = {}
     seen: dict[tuple[str, str], int] = {}
     no_overrides: dict[str, int] = {}
@@ -153,8 +153,9 @@ def _record(
                 raise NotFound(f"no account {cmd.account_id}", code="account_not_found")
             require_active(status)
             amount_key = (cmd.asset, str(cmd.amount))
-            if amount_key not in amounts:
-                amounts[amount_key] = reference.amount(tx, cmd.amount, cmd.asset)
+            amount = amounts.get(amount_key)
+            if amount is None:
+                amount = amounts[amount_key] = reference.amount(tx, cmd.amount, cmd.asset)
             settled_at = cmd.settled_at or now
             if settled_at > now:
                 raise ValidationFailed.field("settled_at", "must not be in the future")
@@ -165,7 +166,7 @@ def _record(
                 if release_at is None:
                     release_at = _release_at(calendar, settled_at, days, "settled_at")
                     release_times[(settled_at, days)] = release_at
-            checks.append((cmd, days, release_at))
+            checks.append((cmd, days, amount, settled_at, release_at))
         except LedgerError as exc:
             if not batch or isinstance(exc, Conflict):
                 raise
@@ -175,7 +176,7 @@ def _record(
     # Ids in the order one deposit at a time took them: deposit, hold, entry.
     ids = iter(new_ids(2 * len(checks) + sum(1 for c in checks if c[1] > 0)))
     planned = []
-    for cmd, days, release_at in checks:
+    for cmd, days, amount, settled_at, release_at in checks:
         deposit_id = next(ids)
         hold_id = next(ids) if days > 0 else None
         planned.append(
@@ -185,8 +186,8 @@ def _record(
                 hold_id,
                 cmd.account_id,
                 cmd.method,
-                amounts[(cmd.asset, str(cmd.amount))],
-                cmd.settled_at or now,
+                amount,
+                settled_at,
                 cmd.external_ref,
                 release_at,
                 days,

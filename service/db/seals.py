@@ -45,10 +45,14 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     LargeBinary,
+    Numeric,
+    Select,
     String,
+    Text,
     and_,
     any_,
     bindparam,
+    cast,
     exists,
     func,
     insert,
@@ -57,11 +61,20 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     type_coerce,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from service.db.exports import Batches, _prefetched, _raw_batches, _utc_text, _uuid_text
-from service.db.tables import journal_entries, postings, seal_entries, seals
+from service.db.tables import (
+    assets,
+    journal_entries,
+    ledger_accounts,
+    postings,
+    seal_entries,
+    seals,
+)
 from service.domain.seals import Seal
 
 #: Key of the PostgreSQL advisory lock that serializes sealers.
@@ -193,10 +206,22 @@ def _after(cut: Cut) -> ColumnElement[bool]:
     )
 
 
+def _unsealed(stmt: Select[Any], previous: Cut | None, first: bool) -> Select[Any]:
+    """PostgreSQL: ``stmt`` over the journal limited to the entries the next
+    seal takes (see :func:`unsealed_postings`), in entry id order."""
+    e = journal_entries
+    if not first:
+        if previous is not None:
+            stmt = stmt.where(_after(previous))
+        stmt = stmt.where(~exists().where(seal_entries.c.entry_id == e.c.id))
+    return stmt.order_by(e.c.id)
+
+
 def unsealed_postings(conn: Connection, previous: Cut | None, *, first: bool = False) -> Batches:
     """The postings of the entries the next seal takes, in seal order (the order
     of their leaves), then by line: batches of (entry_id, posted_at, type,
     reference, ledger_account_id, asset, amount), text as the exports return it.
+    (On PostgreSQL the sealer reads :func:`unsealed_entries` instead.)
 
     Every committed entry in no seal yet: on PostgreSQL only those of
     transactions that had not finished at the ``previous`` seal's cut need
@@ -217,17 +242,80 @@ def unsealed_postings(conn: Connection, previous: Cut | None, *, first: bool = F
     """
     e, p = journal_entries, postings
     stmt = select(*_leaf_columns(conn)).select_from(e.join(p, p.c.entry_id == e.c.id))
-    sealed = exists().where(seal_entries.c.entry_id == e.c.id)
     if conn.dialect.name == "postgresql":
-        if not first:
-            if previous is not None:
-                stmt = stmt.where(_after(previous))
-            stmt = stmt.where(~sealed)
-        stmt = stmt.order_by(e.c.id, p.c.line)
-    else:
-        stmt = stmt.where(~sealed).order_by(literal_column("journal_entries.rowid"), p.c.line)
-    batches = _raw_batches(conn, stmt, BATCH_ROWS)
-    return _prefetched(batches) if conn.dialect.name == "postgresql" else batches
+        stmt = _unsealed(stmt, previous, first).order_by(p.c.line)
+        return _prefetched(_raw_batches(conn, stmt, BATCH_ROWS))
+    sealed = exists().where(seal_entries.c.entry_id == e.c.id)
+    stmt = stmt.where(~sealed).order_by(literal_column("journal_entries.rowid"), p.c.line)
+    return _raw_batches(conn, stmt, BATCH_ROWS)
+
+
+def unsealed_entries(conn: Connection, previous: Cut | None, *, first: bool = False) -> Batches:
+    """PostgreSQL: the entries of :func:`unsealed_postings`, in the same order,
+    one row per entry with its postings already written out as its leaf has
+    them (:func:`_grouped_leaf_rows`): batches of (entry_id, posted_at, type,
+    reference, postings)."""
+    stmt = _unsealed(_grouped_leaf_rows(), previous, first)
+    return _prefetched(_raw_batches(conn, stmt, BATCH_ROWS // 2))
+
+
+def _grouped_leaf_rows() -> Select[Any]:
+    """PostgreSQL: one row per entry, (entry_id, posted_at, type, reference,
+    postings), ``postings`` being the entry's postings written out as its leaf
+    has them, joined by commas in line order. The sealer's query: the server
+    writes the postings' text on its own core while the client hashes, and
+    sends half the rows.
+
+    Each posting is ``{"account":<name>,"amount":"<amount>","asset":<code>}``,
+    exactly the text :func:`~service.domain.seals.posting_parts` and
+    :func:`~service.domain.money.format_minor` give in Python (and ``ledger
+    verify``, which rebuilds every leaf in Python, would name any entry where
+    the two differed): ``to_json`` of a text escapes ``"``, ``\\`` and control
+    characters as RFC 8785 does (``\\n``, ``\\u001f``, lower-case hex) and
+    leaves every other character as it is; the amount is the integer times
+    ``1e-scale``, a numeric whose text has exactly ``scale`` decimals. The
+    account's and the asset's parts are looked up once per account and asset
+    (memoized lateral subqueries), not once per posting. A ledger account or
+    asset missing from its table (possible only with the database's guards
+    switched off) is written as the Python side writes it.
+    """
+    e, p, la, a = journal_entries, postings, ledger_accounts, assets
+    account = (
+        select(func.concat('{"account":', func.to_json(la.c.name), ',"amount":"').label("before"))
+        .where(la.c.id == p.c.ledger_account_id)
+        .offset(0)
+        .lateral("leaf_account")
+    )
+    asset = (
+        select(
+            cast(func.concat("1e-", a.c.scale), Numeric).label("unit"),
+            func.concat('","asset":', func.to_json(a.c.code), "}").label("after"),
+        )
+        .where(a.c.code == p.c.asset)
+        .offset(0)
+        .lateral("leaf_asset")
+    )
+    unknown = func.concat("<unknown ledger account ", p.c.ledger_account_id, ">")
+    posting = func.concat(
+        func.coalesce(
+            account.c.before, func.concat('{"account":', func.to_json(unknown), ',"amount":"')
+        ),
+        p.c.amount * func.coalesce(asset.c.unit, 1),
+        func.coalesce(asset.c.after, func.concat('","asset":', func.to_json(p.c.asset), "}")),
+    )
+    return (
+        select(
+            cast(e.c.id, Text),
+            cast(func.timezone("UTC", e.c.posted_at), Text),
+            type_coerce(e.c.type, String),
+            type_coerce(e.c.reference, String),
+            func.string_agg(posting, aggregate_order_by(literal_column("','"), p.c.line)),
+        )
+        .select_from(
+            e.join(p, p.c.entry_id == e.c.id).outerjoin(account, true()).outerjoin(asset, true())
+        )
+        .group_by(e.c.id)
+    )
 
 
 def insert_members(

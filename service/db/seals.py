@@ -206,57 +206,53 @@ def _after(cut: Cut) -> ColumnElement[bool]:
     )
 
 
-def _unsealed(stmt: Select[Any], previous: Cut | None, first: bool) -> Select[Any]:
-    """PostgreSQL: ``stmt`` over the journal limited to the entries the next
-    seal takes (see :func:`unsealed_postings`), in entry id order."""
-    e = journal_entries
-    if not first:
-        if previous is not None:
-            stmt = stmt.where(_after(previous))
-        stmt = stmt.where(~exists().where(seal_entries.c.entry_id == e.c.id))
-    return stmt.order_by(e.c.id)
+def unsealed_entries(conn: Connection, previous: Cut | None, *, first: bool = False) -> Batches:
+    """PostgreSQL: the entries the next seal takes, in seal order (the order of
+    their leaves), one row per entry with its postings already written out as
+    its leaf has them (:func:`_grouped_leaf_rows`): batches of (entry_id,
+    posted_at, type, reference, postings).
 
+    Every committed entry in no seal yet, of which only those of transactions
+    that had not finished at the ``previous`` seal's cut need looking at (see
+    the module docstring), ordered by entry id (UUIDv7, so about creation
+    order). Entry id order is the order of both primary keys
+    (``journal_entries``, ``postings`` by entry then line): a large seal is
+    one merge join of the two index scans, where (transaction id, entry id)
+    order cost one probe of ``pk_postings`` per entry and took a third longer
+    over a million.
 
-def unsealed_postings(conn: Connection, previous: Cut | None, *, first: bool = False) -> Batches:
-    """The postings of the entries the next seal takes, in seal order (the order
-    of their leaves), then by line: batches of (entry_id, posted_at, type,
-    reference, ledger_account_id, asset, amount), text as the exports return it.
-    (On PostgreSQL the sealer reads :func:`unsealed_entries` instead.)
-
-    Every committed entry in no seal yet: on PostgreSQL only those of
-    transactions that had not finished at the ``previous`` seal's cut need
-    looking at (see the module docstring), ordered by entry id (UUIDv7, so
-    about creation order); on SQLite all, by rowid (insert order). Entry id
-    order is the order of both primary keys (``journal_entries``,
-    ``postings`` by entry then line): a large seal is one merge join of the
-    two index scans, where (transaction id, entry id) order cost one probe of
-    ``pk_postings`` per entry and took a third longer over a million.
-
-    ``first``: no seal exists yet, so no entry is sealed and PostgreSQL skips
-    the "in no seal" probe. That probe is an anti-join against ``seal_entries``,
+    ``first``: no seal exists yet, so no entry is sealed and the "in no seal"
+    probe is skipped. That probe is an anti-join against ``seal_entries``,
     which this very seal fills meanwhile from another connection; planned
     against statistics that say the table is empty (a fresh database), it
     becomes a scan of those uncommitted rows per entry, quadratic in the
     journal's size. (Were membership rows left without a seal, the unique
     ``entry_id`` would refuse them: the seal fails, nothing is sealed twice.)
     """
+    e = journal_entries
+    stmt = _grouped_leaf_rows()
+    if not first:
+        if previous is not None:
+            stmt = stmt.where(_after(previous))
+        stmt = stmt.where(~exists().where(seal_entries.c.entry_id == e.c.id))
+    return _prefetched(_raw_batches(conn, stmt.order_by(e.c.id), BATCH_ROWS // 2))
+
+
+def unsealed_postings(conn: Connection) -> Batches:
+    """SQLite: the postings of every entry in no seal yet, in insert order
+    (rowid) then by line: batches of (entry_id, posted_at, type, reference,
+    ledger_account_id, asset, amount), text as the exports return it. Writers
+    are serialized and the sealer holds the write lock, so no entry is in
+    flight (see the module docstring)."""
     e, p = journal_entries, postings
-    stmt = select(*_leaf_columns(conn)).select_from(e.join(p, p.c.entry_id == e.c.id))
-    if conn.dialect.name == "postgresql":
-        stmt = _unsealed(stmt, previous, first).order_by(p.c.line)
-        return _prefetched(_raw_batches(conn, stmt, BATCH_ROWS))
     sealed = exists().where(seal_entries.c.entry_id == e.c.id)
-    stmt = stmt.where(~sealed).order_by(literal_column("journal_entries.rowid"), p.c.line)
+    stmt = (
+        select(*_leaf_columns(conn))
+        .select_from(e.join(p, p.c.entry_id == e.c.id))
+        .where(~sealed)
+        .order_by(literal_column("journal_entries.rowid"), p.c.line)
+    )
     return _raw_batches(conn, stmt, BATCH_ROWS)
-
-
-def unsealed_entries(conn: Connection, previous: Cut | None, *, first: bool = False) -> Batches:
-    """PostgreSQL: the entries of :func:`unsealed_postings`, in the same order,
-    one row per entry with its postings already written out as its leaf has
-    them (:func:`_grouped_leaf_rows`): batches of (entry_id, posted_at, type,
-    reference, postings)."""
-    stmt = _unsealed(_grouped_leaf_rows(), previous, first)
-    return _prefetched(_raw_batches(conn, stmt, BATCH_ROWS // 2))
 
 
 def _grouped_leaf_rows() -> Select[Any]:
@@ -321,7 +317,7 @@ def _grouped_leaf_rows() -> Select[Any]:
 def insert_members(
     conn: Connection, number: int, first_leaf: int, entry_ids: list[str], leaf_hashes: list[bytes]
 ) -> None:
-    """Record entries ``entry_ids`` (as :func:`unsealed_postings` returned them)
+    """Record entries ``entry_ids`` (as the sealer read them)
     at leaves ``first_leaf, first_leaf + 1, ...`` of seal ``number``."""
     if not entry_ids:
         return

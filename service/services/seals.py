@@ -12,7 +12,11 @@
 
 Leaves are made from the journal with the functions that format
 ``journal.csv`` (:mod:`service.domain.exports`, :func:`format_minor`), so a
-leaf's values are the export's (:mod:`service.domain.seals`).
+leaf's values are the export's (:mod:`service.domain.seals`). One exception,
+for speed: on PostgreSQL the sealer has the database write each entry's
+postings (:func:`service.db.seals.unsealed_entries`). Verification and proofs
+always write the whole leaf in Python, so a leaf the database wrote
+differently would be named by ``ledger verify``.
 """
 
 from __future__ import annotations
@@ -171,7 +175,7 @@ def _leaf_hashes(
     """(entry id as read, leaf hash) of every entry of :func:`queries.unsealed_postings`.
 
     What :class:`_Entry` ``.leaf()`` and :func:`merkle.leaf_hash` compute, in
-    one loop: the sealer's hot path on SQLite, run once per posting (postings
+    one loop: the sealer's path on SQLite, run once per posting (postings
     written out by :class:`_Postings`; the time by :func:`iso_from_utc_text`,
     the id by :func:`uuid_text`, as in ``journal.csv``).
     """
@@ -212,10 +216,10 @@ def _unsealed_leaf_hashes(
     reader: Connection, last: queries.SealRow | None
 ) -> Iterator[tuple[str, bytes]]:
     """(entry id, leaf hash) of every entry the next seal takes, in seal order."""
-    previous, first = (None, True) if last is None else (last.cut, False)
     if reader.dialect.name == "postgresql":
+        previous, first = (None, True) if last is None else (last.cut, False)
         return _grouped_leaf_hashes(queries.unsealed_entries(reader, previous, first=first))
-    return _leaf_hashes(reader, queries.unsealed_postings(reader, previous, first=first))
+    return _leaf_hashes(reader, queries.unsealed_postings(reader))
 
 
 class _Recorder:

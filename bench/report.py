@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,12 @@ RELEASE_SECONDS_PER_MILLION = 40
 #: session 3): "no regression" is judged against them, with a tenth of slack
 #: for this shared machine's drift.
 PREVIOUS_IN_PROCESS = {"deposits_per_s": 216.0, "trades_per_s": 71.0}
+
+
+def _connections(figures: dict[str, Any]) -> str:
+    """The wrk connection count of a recorded HTTP run (its ``-cN`` setting)."""
+    found = re.search(r"-c(\d+)", str(figures.get("settings", "")))
+    return found.group(1) if found else "several"
 
 
 def ceilings(r: dict[str, Any]) -> list[str]:
@@ -274,7 +281,7 @@ def _http_panels(left: Axes, right: Axes, r: dict[str, Any], names: list[str]) -
             [r[q]["p99_ms"] for _, q, _ in pairs],
             0.4,
             color=CEILING_GREY,
-            label="16 connections (queued)",
+            label=f"{_connections(r[pairs[0][1]])} connections (queued)",
         )
         right.bar(
             [x + 0.2 for x in xs],

@@ -48,7 +48,6 @@ from sqlalchemy import (
     Numeric,
     Select,
     String,
-    Text,
     and_,
     any_,
     bindparam,
@@ -230,7 +229,7 @@ def unsealed_entries(conn: Connection, previous: Cut | None, *, first: bool = Fa
     ``entry_id`` would refuse them: the seal fails, nothing is sealed twice.)
     """
     e = journal_entries
-    stmt = _grouped_leaf_rows()
+    stmt = _grouped_leaf_rows(conn)
     if not first:
         if previous is not None:
             stmt = stmt.where(_after(previous))
@@ -255,7 +254,7 @@ def unsealed_postings(conn: Connection) -> Batches:
     return _raw_batches(conn, stmt, BATCH_ROWS)
 
 
-def _grouped_leaf_rows() -> Select[Any]:
+def _grouped_leaf_rows(conn: Connection) -> Select[Any]:
     """PostgreSQL: one row per entry, (entry_id, posted_at, type, reference,
     postings), ``postings`` being the entry's postings written out as its leaf
     has them, joined by commas in line order. The sealer's query: the server
@@ -301,10 +300,7 @@ def _grouped_leaf_rows() -> Select[Any]:
     )
     return (
         select(
-            cast(e.c.id, Text),
-            cast(func.timezone("UTC", e.c.posted_at), Text),
-            type_coerce(e.c.type, String),
-            type_coerce(e.c.reference, String),
+            *_leaf_columns(conn)[:4],  # entry id, time, type, reference as the exports read them
             func.string_agg(posting, aggregate_order_by(literal_column("','"), p.c.line)),
         )
         .select_from(

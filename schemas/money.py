@@ -300,6 +300,11 @@ class ReleasedLotSchema(Schema):
     amount = Money(dump_only=True)
 
 
+class ReleasedHoldSchema(Schema):
+    hold_id = fields.UUID()
+    deposit_id = fields.UUID()
+
+
 class TransactionSchema(Schema):
     """One line of history. Every line has the first six fields; the others
     belong to the line's ``type``: a deposit's ``method``, ``external_ref``,
@@ -307,8 +312,11 @@ class TransactionSchema(Schema):
     ``held_part`` and ``external_ref``; a withdrawal's ``kind``,
     ``destination``, ``txid``, ``reason`` and ``updated_at``; a chargeback's
     ``deposit_id``, ``recovered``, ``receivable`` and ``reason``; a hold
-    release's ``hold_id``, ``deposit_id`` and ``lots`` (every asset it freed;
-    ``asset``/``amount`` are the lot in the deposit's asset, or the first)."""
+    release's ``hold_id``, ``deposit_id``, ``holds`` and ``lots`` (one release
+    entry frees every hold of the account released in one batch: ``holds``
+    lists each with its deposit, ``hold_id``/``deposit_id`` name the first;
+    ``lots`` is every asset it freed, summed; ``asset``/``amount`` are the
+    lot in the first hold's deposit asset, or the first)."""
 
     id = fields.UUID()
     type = Text(metadata={"enum": ["deposit", "trade", "withdrawal", "hold_release", "chargeback"]})
@@ -338,6 +346,7 @@ class TransactionSchema(Schema):
     receivable = Money(dump_only=True)
     # hold release
     hold_id = fields.UUID(dump_only=True)
+    holds = fields.List(fields.Nested(ReleasedHoldSchema), dump_only=True)
     lots = fields.List(fields.Nested(ReleasedLotSchema), dump_only=True)
 
     @post_dump(pass_original=True)

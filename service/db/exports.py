@@ -294,9 +294,14 @@ def holds_as_of(
     conn: Connection, end: datetime, *, yield_per: int = YIELD_PER
 ) -> Iterator[Row[Any]]:
     """One row per lot of every hold placed before ``end``, with the lot's amount
-    as of ``end``: minus the sum of the ``Held`` postings tagged with the hold
-    and posted before ``end`` (lots are stored positive, customer money is
-    credit-negative). A lot exists once a posting has named it, so lots emptied
+    as of ``end``: zero if the hold's release entry was posted before ``end``,
+    else minus the sum of the ``Held`` postings tagged with the hold and posted
+    before ``end`` (lots are stored positive, customer money is
+    credit-negative). A release entry moves the sum of an account's released
+    lots in one posting per asset, tagged with no hold, so it is the hold's
+    ``release_entry_id`` that says when each lot was emptied (holds released
+    before migration 0014 name their own entry, whose tagged postings empty
+    the lot as well). A lot exists once a posting has named it, so lots emptied
     by a trade are listed with amount zero, as the holds API does.
 
     Columns: hold_id, account_id, deposit_id, method, deposit_asset,
@@ -333,7 +338,7 @@ def holds_as_of(
             h.c.asset,
             h.c.amount,
             lots.c.asset,
-            lots.c.amount,
+            case((release.c.posted_at < end, literal(0)), else_=lots.c.amount).label("amount"),
             h.c.placed_at,
             h.c.release_at,
             case((released_at < end, released_at), else_=null()).label("released_at"),
@@ -345,7 +350,10 @@ def holds_as_of(
         .join(lots, lots.c.hold_id == h.c.id)
         .outerjoin(
             release,
-            and_(release.c.id == h.c.id, release.c.type == EntryType.HOLD_RELEASE.value),
+            and_(
+                release.c.id == h.c.release_entry_id,
+                release.c.type == EntryType.HOLD_RELEASE.value,
+            ),
         )
         .outerjoin(chargebacks, chargebacks.c.deposit_id == h.c.deposit_id)
         .outerjoin(reversal, reversal.c.id == chargebacks.c.entry_id)

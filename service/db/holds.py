@@ -2,9 +2,10 @@
 
 The release (:func:`release_batch`) is set-based: one batch of due holds is
 claimed and released with a fixed handful of statements whatever its size, and
-memory does not grow with the number of holds. The release entry of a hold
-has the hold's own id as its journal entry id, so the journal's primary key
-itself guarantees that no hold is ever released twice.
+memory does not grow with the number of holds. A release books one
+journal entry per customer account and batch; each hold names the entry that
+released it, and that name, once set, never changes (migration 0014), so no
+hold is ever released twice.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ from sqlalchemy import (
     Uuid,
     and_,
     bindparam,
+    case,
     cast,
     func,
     insert,
     literal,
+    or_,
     select,
     text,
     union_all,
@@ -285,17 +288,22 @@ def release_batch(
 
     1. claim due active holds, skipping any another runner has locked;
     2. append their ``hold.released`` events (the lots as they are before release);
-    3. mark them ``released``;
-    4. one journal entry per hold (id = hold id), one pair of postings per
-       non-empty lot: debit ``Held`` (tagged with the hold), credit ``Available``.
-       Emptying a lot of a released hold marks the lot released too (the
-       postings trigger does it, so the lots are written once); a lot already
-       empty, spent by trades, is marked directly.
-       (``released``, as :func:`service.domain.holds.lot_status` has it.)
+    3. mark them ``released``, each hold naming the entry that released it
+       (``release_entry_id``; none for a hold whose lots trades already spent);
+    4. one ``hold_release`` journal entry per customer account of the batch,
+       its id the smallest id of the holds it releases, with one pair of
+       postings per asset: debit ``Held`` by what the account's released lots
+       held in it, credit ``Available``. Setting ``release_entry_id`` empties
+       the hold's lots and marks them released; a lot already empty, spent by
+       trades, is marked directly. Why per account and not per hold: the
+       books need the movement between the customer's two buckets, and
+       10,000 holds of 1,000 accounts then cost 1,000 entries instead of
+       10,000 (docs/design.md, "One entry per account and batch").
 
     PostgreSQL runs steps 3 and 4 as ONE statement (:data:`_PG_RELEASE`): the
-    lots are read once, and the entries are checked at the end of the statement
-    that wrote them with their postings (migration 0011). SQLite runs the same
+    lots are read once; at the end of the statement the database empties the
+    lots and checks each entry's ``Held`` debit against them (migration 0014),
+    and checks the entries' postings (migration 0011). SQLite runs the same
     steps one statement each.
 
     Besides :func:`service.db.ledger.post`, this is the one writer of journal
@@ -331,36 +339,60 @@ def release_batch(
 #: Steps 3 and 4 of :func:`release_batch` on PostgreSQL, in one statement whose
 #: result is the released total per asset. Data-modifying CTEs all run (referenced
 #: or not) on one snapshot, and the triggers of every part run at the end of
-#: the statement: the postings trigger then sees the holds released (and marks
-#: the lots it empties), the entry check sees every entry's postings. The lots
-#: are read once (``MATERIALIZED``), by the primary key's ``hold_id`` prefix.
+#: the statement: ``holds_release_lots`` (migration 0014) then empties the lots
+#: of the holds given a release entry and checks the entry's ``Held`` debit
+#: against them, the entry check sees every entry's postings. The lots are read
+#: once (``MATERIALIZED``), by the primary key's ``hold_id`` prefix; the holds
+#: are found by ``id = ANY(:ids)`` (an index scan of just the batch), never by
+#: a join on the unnested ids alone, whose plan on tables without statistics
+#: can walk the whole primary key.
 _PG_RELEASE = text(
     """
-WITH released AS (
-    UPDATE holds SET status = 'released', released_at = :now
-     WHERE id = ANY(:ids) RETURNING id, account_id
-), lots AS MATERIALIZED (
-    SELECT hold_id, asset, amount, account_id,
-           row_number() OVER (PARTITION BY hold_id ORDER BY asset) AS n
+WITH lots AS MATERIALIZED (
+    SELECT hold_id, asset, amount, account_id
       FROM hold_lots WHERE hold_id = ANY(:ids) AND amount <> 0
+), sums AS MATERIALIZED (
+    SELECT account_id, asset, sum(amount) AS amount,
+           row_number() OVER (PARTITION BY account_id ORDER BY asset) AS n
+      FROM lots GROUP BY account_id, asset HAVING sum(amount) <> 0
+), entries AS MATERIALIZED (
+    SELECT account_id, min(hold_id::text)::uuid AS id, count(DISTINCT hold_id) AS holds
+      FROM lots WHERE account_id IN (SELECT account_id FROM sums) GROUP BY account_id
+), linked AS MATERIALIZED (
+    SELECT DISTINCT l.hold_id, e.id AS entry_id FROM lots l JOIN entries e USING (account_id)
+), released AS (
+    UPDATE holds h SET status = 'released', released_at = :now, release_entry_id = t.entry_id
+      FROM (SELECT c.id, k.entry_id FROM unnest(:ids) AS c(id)
+              LEFT JOIN linked k ON k.hold_id = c.id) t
+     WHERE h.id = ANY(:ids) AND h.id = t.id
+    RETURNING 1
 ), emptied AS (
     UPDATE hold_lots SET status = 'released'
-     WHERE hold_id = ANY(:ids) AND amount = 0 AND status <> 'released' RETURNING 1
-), entries AS (
+     WHERE hold_id = ANY(:ids) AND amount = 0 AND status <> 'released'
+       AND hold_id NOT IN (SELECT hold_id FROM linked)
+    RETURNING 1
+), journal AS (
     INSERT INTO journal_entries (id, type, posted_at, reference, memo, account_id)
-    SELECT r.id, 'hold_release', :now, 'hold:' || r.id::text, 'Temporary Hold released',
-           r.account_id
-      FROM released r WHERE r.id IN (SELECT hold_id FROM lots) RETURNING 1
+    SELECT e.id, 'hold_release', :now,
+           CASE WHEN e.holds = 1 THEN 'hold:' || e.id::text
+                ELSE 'holds:' || e.id::text || '+' || (e.holds - 1)::text END,
+           CASE WHEN e.holds = 1 THEN 'Temporary Hold released'
+                ELSE e.holds::text || ' Temporary Holds released' END,
+           e.account_id
+      FROM entries e
+    RETURNING 1
 ), posted AS (
     INSERT INTO postings (entry_id, line, ledger_account_id, asset, amount, account_id, hold_id)
-    SELECT l.hold_id, l.n * 2 - 1, a.id, l.asset, l.amount, l.account_id, l.hold_id
-      FROM lots l JOIN ledger_accounts a ON a.account_id = l.account_id AND a.bucket = :held
+    SELECT e.id, s.n * 2 - 1, a.id, s.asset, s.amount, s.account_id, NULL::uuid
+      FROM sums s JOIN entries e USING (account_id)
+      JOIN ledger_accounts a ON a.account_id = s.account_id AND a.bucket = :held
     UNION ALL
-    SELECT l.hold_id, l.n * 2, a.id, l.asset, -l.amount, l.account_id, NULL
-      FROM lots l JOIN ledger_accounts a ON a.account_id = l.account_id AND a.bucket = :available
+    SELECT e.id, s.n * 2, a.id, s.asset, -s.amount, s.account_id, NULL::uuid
+      FROM sums s JOIN entries e USING (account_id)
+      JOIN ledger_accounts a ON a.account_id = s.account_id AND a.bucket = :available
     RETURNING 1
 )
-SELECT asset, sum(amount) FROM lots GROUP BY asset
+SELECT asset, sum(amount) FROM sums GROUP BY asset
 """
 ).bindparams(
     bindparam("ids", type_=ARRAY(Uuid)),
@@ -369,76 +401,108 @@ SELECT asset, sum(amount) FROM lots GROUP BY asset
 
 
 def _sqlite_release(conn: Connection, claimed: IdSet, now: datetime) -> list[tuple[str, int]]:
-    """Steps 3 and 4 of :func:`release_batch`, one statement each (SQLite)."""
-    conn.execute(
-        update(holds)
-        .where(id_in(conn, holds.c.id, claimed))
-        .values(status=HoldStatus.RELEASED.value, released_at=now)
-    )
+    """Steps 3 and 4 of :func:`release_batch`, one statement each (SQLite, which
+    has no trigger emptying the lots: the last statement does it)."""
+    mine = id_in(conn, hold_lots.c.hold_id, claimed)
     totals = (
         select(hold_lots.c.asset, func.sum(hold_lots.c.amount))
-        .where(id_in(conn, hold_lots.c.hold_id, claimed))
+        .where(mine)
         .group_by(hold_lots.c.asset)
     )
     released = [(str(asset), int(total or 0)) for asset, total in conn.execute(totals)]
-    lots = (
-        select(hold_lots.c.hold_id, hold_lots.c.asset, hold_lots.c.amount, hold_lots.c.account_id)
-        .where(id_in(conn, hold_lots.c.hold_id, claimed), hold_lots.c.amount != 0)
-        .subquery("lots")
+    lot = hold_lots.alias("lot")
+    has_lot = (
+        select(lot.c.hold_id).where(lot.c.hold_id == holds.c.id, lot.c.amount != 0).exists()
     )
-    with_entry = select(lots.c.hold_id).distinct().subquery("with_entry")
+    first_of_account = (
+        select(func.min(lot.c.hold_id))
+        .where(
+            lot.c.account_id == holds.c.account_id,
+            id_in(conn, lot.c.hold_id, claimed),
+            lot.c.amount != 0,
+        )
+        .scalar_subquery()
+    )
+    batch = id_in(conn, holds.c.id, claimed)
+    done = {"status": HoldStatus.RELEASED.value, "released_at": now}
+    conn.execute(update(holds).where(batch, has_lot).values(release_entry_id=first_of_account, **done))
+    conn.execute(update(holds).where(batch, ~has_lot).values(**done))
+    linked = (
+        select(holds.c.release_entry_id, holds.c.account_id, func.count().label("holds"))
+        .where(batch, holds.c.release_entry_id.is_not(None))
+        .group_by(holds.c.release_entry_id, holds.c.account_id)
+        .subquery("linked")
+    )
+    several = linked.c.holds > 1
     conn.execute(
         insert(journal_entries).from_select(
             ["id", "type", "posted_at", "reference", "memo", "account_id"],
             select(
-                holds.c.id,
+                linked.c.release_entry_id,
                 literal(EntryType.HOLD_RELEASE.value),
                 literal(now, journal_entries.c.posted_at.type),
-                literal("hold:") + uuid_text(conn, holds.c.id),
-                literal("Temporary Hold released"),
-                holds.c.account_id,
-            ).where(holds.c.id.in_(select(with_entry.c.hold_id))),
+                case(
+                    (
+                        several,
+                        literal("holds:")
+                        + uuid_text(conn, linked.c.release_entry_id)
+                        + "+"
+                        + cast(linked.c.holds - 1, Text),
+                    ),
+                    else_=literal("hold:") + uuid_text(conn, linked.c.release_entry_id),
+                ),
+                case(
+                    (several, cast(linked.c.holds, Text) + " Temporary Holds released"),
+                    else_=literal("Temporary Hold released"),
+                ),
+                linked.c.account_id,
+            ),
         )
     )
-    numbered = select(
-        lots.c.hold_id,
-        lots.c.asset,
-        lots.c.amount,
-        lots.c.account_id,
-        func.row_number().over(partition_by=lots.c.hold_id, order_by=lots.c.asset).label("n"),
-    ).subquery("numbered")
+    sums = (
+        select(
+            holds.c.release_entry_id.label("entry_id"),
+            hold_lots.c.account_id,
+            hold_lots.c.asset,
+            func.sum(hold_lots.c.amount).label("amount"),
+            func.row_number()
+            .over(partition_by=holds.c.release_entry_id, order_by=hold_lots.c.asset)
+            .label("n"),
+        )
+        .join(holds, holds.c.id == hold_lots.c.hold_id)
+        .where(mine, holds.c.release_entry_id.is_not(None))
+        .group_by(holds.c.release_entry_id, hold_lots.c.account_id, hold_lots.c.asset)
+        .having(func.sum(hold_lots.c.amount) != 0)
+        .subquery("sums")
+    )
     bucket_account = ledger_accounts.alias("bucket_account")
 
-    def leg(bucket: Bucket, line_offset: int, sign: int, tag: bool) -> Any:
+    def leg(bucket: Bucket, line_offset: int, sign: int) -> Any:
         return select(
-            numbered.c.hold_id,
-            numbered.c.n * 2 - line_offset,
+            sums.c.entry_id,
+            sums.c.n * 2 - line_offset,
             bucket_account.c.id,
-            numbered.c.asset,
-            numbered.c.amount * sign,
-            numbered.c.account_id,
-            numbered.c.hold_id if tag else literal(None, holds.c.id.type),
+            sums.c.asset,
+            sums.c.amount * sign,
+            sums.c.account_id,
         ).join(
             bucket_account,
             and_(
-                bucket_account.c.account_id == numbered.c.account_id,
+                bucket_account.c.account_id == sums.c.account_id,
                 bucket_account.c.bucket == bucket.value,
             ),
         )
 
     conn.execute(
         insert(postings).from_select(
-            ["entry_id", "line", "ledger_account_id", "asset", "amount", "account_id", "hold_id"],
-            union_all(leg(Bucket.HELD, 1, 1, True), leg(Bucket.AVAILABLE, 0, -1, False)),
+            ["entry_id", "line", "ledger_account_id", "asset", "amount", "account_id"],
+            union_all(leg(Bucket.HELD, 1, 1), leg(Bucket.AVAILABLE, 0, -1)),
         )
     )
     conn.execute(
         update(hold_lots)
-        .where(
-            id_in(conn, hold_lots.c.hold_id, claimed),
-            hold_lots.c.status != HoldStatus.RELEASED.value,
-        )
-        .values(status=HoldStatus.RELEASED.value)
+        .where(mine, or_(hold_lots.c.amount != 0, hold_lots.c.status != HoldStatus.RELEASED.value))
+        .values(amount=0, status=HoldStatus.RELEASED.value)
     )
     return released
 
@@ -501,6 +565,28 @@ def lots_of(conn: Connection, hold_ids: list[uuid.UUID]) -> list[tuple[uuid.UUID
 def find_holds(conn: Connection, hold_ids: list[uuid.UUID]) -> list[Any]:
     """The hold rows with these ids (any order)."""
     return list(conn.execute(select(holds).where(id_in(conn, holds.c.id, hold_ids))))
+
+
+def released_by(
+    conn: Connection, account_id: uuid.UUID, entry_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[uuid.UUID, uuid.UUID]]]:
+    """Per release entry of the account, the (hold id, deposit id) of every hold
+    it released, by hold id. Found through the account's holds (its index), so
+    releasing holds maintains no index on ``release_entry_id``."""
+    if not entry_ids:
+        return {}
+    query = (
+        select(holds.c.release_entry_id, holds.c.id, holds.c.deposit_id)
+        .where(
+            holds.c.account_id == account_id,
+            id_in(conn, holds.c.release_entry_id, entry_ids),
+        )
+        .order_by(holds.c.release_entry_id, holds.c.id)
+    )
+    found: dict[uuid.UUID, list[tuple[uuid.UUID, uuid.UUID]]] = defaultdict(list)
+    for entry_id, hold_id, deposit_id in conn.execute(query):
+        found[entry_id].append((hold_id, deposit_id))
+    return dict(found)
 
 
 def holds_page(

@@ -47,7 +47,8 @@ _RECORD_OF_ENTRY = (
     "AND NOT EXISTS (SELECT 1 FROM withdrawals w WHERE w.settle_entry_id = e.id) "
     "UNION ALL SELECT e.id, e.type, 'released hold' FROM journal_entries e "
     "WHERE e.type = 'hold_release' "
-    "AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.id = e.id AND h.released_at IS NOT NULL) "
+    "AND NOT EXISTS (SELECT 1 FROM holds h WHERE h.release_entry_id = e.id "
+    "AND h.released_at IS NOT NULL) "
     "UNION ALL SELECT e.id, e.type, 'known type' FROM journal_entries e WHERE e.type NOT IN "
     "('deposit', 'trade', 'chargeback', 'withdrawal', 'withdrawal_payout', "
     "'withdrawal_return', 'hold_release')"
@@ -162,7 +163,31 @@ CHECKS: list[tuple[str, str]] = [
         "coalesce(l.amount, 0), coalesce(s.total, 0) FROM hold_lots l FULL OUTER JOIN "
         "(SELECT hold_id, asset, -sum(amount) AS total FROM postings WHERE hold_id IS NOT NULL "
         "GROUP BY hold_id, asset) s ON s.hold_id = l.hold_id AND s.asset = l.asset "
-        "WHERE coalesce(l.amount, 0) <> coalesce(s.total, 0)",
+        "LEFT JOIN holds h ON h.id = coalesce(l.hold_id, s.hold_id) "
+        "WHERE h.release_entry_id IS NULL AND coalesce(l.amount, 0) <> coalesce(s.total, 0)",
+    ),
+    (
+        "release entry {0} takes {1} of {2} from Held but the lots of the holds it "
+        "released held {3}",
+        "SELECT coalesce(p.entry_id, l.entry_id), coalesce(p.total, 0), "
+        "coalesce(p.asset, l.asset), coalesce(l.total, 0) FROM "
+        "(SELECT p.entry_id, p.asset, sum(p.amount) AS total FROM postings p "
+        " JOIN journal_entries e ON e.id = p.entry_id AND e.type = 'hold_release' "
+        " JOIN ledger_accounts a ON a.id = p.ledger_account_id AND a.bucket = :held "
+        " GROUP BY p.entry_id, p.asset) p FULL OUTER JOIN "
+        "(SELECT h.release_entry_id AS entry_id, t.asset, -sum(t.amount) AS total "
+        " FROM holds h JOIN postings t ON t.hold_id = h.id AND t.entry_id <> h.release_entry_id "
+        " WHERE h.release_entry_id IS NOT NULL GROUP BY h.release_entry_id, t.asset) l "
+        "ON l.entry_id = p.entry_id AND l.asset = p.asset "
+        "WHERE coalesce(p.total, 0) <> coalesce(l.total, 0)",
+    ),
+    (
+        "hold {0} names release entry {1}, which is not a hold_release entry of its "
+        "account {2}, or the hold ({3}) has no release time",
+        "SELECT h.id, h.release_entry_id, h.account_id, h.status FROM holds h "
+        "LEFT JOIN journal_entries e ON e.id = h.release_entry_id "
+        "WHERE h.release_entry_id IS NOT NULL AND (e.id IS NULL OR e.type <> 'hold_release' "
+        "OR e.account_id <> h.account_id OR h.released_at IS NULL)",
     ),
     (
         "Held balance of account {0} in {1} is {2} but minus its hold lots is {3}",

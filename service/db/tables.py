@@ -247,6 +247,11 @@ holds = Table(
     Column("placed_at", UTCDateTime, nullable=False),
     Column("release_at", UTCDateTime, nullable=False),
     Column("released_at", UTCDateTime, nullable=True),
+    # The hold_release entry that moved its lots to Available (migration 0014);
+    # null while active, and for a hold emptied by trades or withdrawals.
+    Column("release_entry_id", Uuid, nullable=True),
+    # No index on release_entry_id: a release would maintain one more index
+    # entry per hold; its readers go through the account (ix_holds_account_id).
     Index("ix_holds_status_release_at", "status", "release_at"),
 )
 

@@ -120,7 +120,7 @@ def account_transactions(
         by_entry.update(_trades(conn, ids))
         by_entry.update(withdrawals.history(conn, ids))
         by_entry.update(chargebacks.history(conn, ids))
-        by_entry.update(_movements(conn, [e for e in entries if e.id not in by_entry]))
+        by_entry.update(_movements(conn, account_id, [e for e in entries if e.id not in by_entry]))
     items = tuple(by_entry[e.id] for e in entries if e.id in by_entry)
     next_cursor = pagination.encode(entries[-1].posted_at, entries[-1].id) if more else None
     return Page(items, next_cursor)
@@ -180,14 +180,21 @@ def _trades(conn: Connection, entry_ids: list[uuid.UUID]) -> dict[uuid.UUID, Tra
     return result
 
 
-def _movements(conn: Connection, entries: list[Any]) -> dict[uuid.UUID, TransactionView]:
+def _movements(
+    conn: Connection, account_id: uuid.UUID, entries: list[Any]
+) -> dict[uuid.UUID, TransactionView]:
     """Releases, chargebacks, withdrawals: shown by what reached the customer's
-    Available bucket (per asset) in the entry."""
+    Available bucket (per asset) in the entry.
+
+    A release entry moves every hold of the account released in one batch;
+    its id is the smallest of their ids, so ``hold_id`` names that hold and
+    ``holds`` lists them all."""
     if not entries:
         return {}
     moved = repo.moved_to_available(conn, [e.id for e in entries])
-    # A release entry's id is its hold's id.
-    released = get_holds(conn, [e.id for e in entries if e.type == EntryType.HOLD_RELEASE.value])
+    releases = [e.id for e in entries if e.type == EntryType.HOLD_RELEASE.value]
+    released = get_holds(conn, releases)
+    released_holds = holds_repo.released_by(conn, account_id, releases)
     result = {}
     for e in entries:
         legs = moved.get(e.id) or []
@@ -200,6 +207,9 @@ def _movements(conn: Connection, entries: list[Any]) -> dict[uuid.UUID, Transact
             details = {
                 "hold_id": hold.id,
                 "deposit_id": hold.deposit_id,
+                "holds": [
+                    {"hold_id": h, "deposit_id": d} for h, d in released_holds.get(e.id, [])
+                ],
                 "lots": [
                     {"asset": a, "amount": Amount.from_minor(m, reference.asset(conn, a))}
                     for a, m in legs

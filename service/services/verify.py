@@ -5,8 +5,12 @@ Checks, each a set-based query (fine for millions of postings):
 1. every journal entry has two or more postings, summing to zero per asset;
 2. every balance (the sum of its slots) equals the sum of its postings (and no
    postings lack a row), and a customer's balance lives in slot 0 alone;
-3. every hold lot equals the sum of the ``Held`` postings tagged with its hold
-   (negated: postings to a liability are credit-negative, lots are positive);
+3. every lot of a hold not yet released equals the sum of the ``Held``
+   postings tagged with its hold (negated: postings to a liability are
+   credit-negative, lots are positive); every release entry's ``Held`` debit,
+   per asset, equals what the lots of the holds naming it held, i.e. their
+   tagged postings other than the entry's own; and a hold names as its release
+   entry only a ``hold_release`` entry of its own account;
 4. every customer's ``Held`` balance per asset equals minus the sum of its lots;
 5. per asset, all balances together sum to zero (the trial balance balances);
 6. released and reversed lots, and every lot of a released hold, are empty (a reversed

@@ -254,7 +254,7 @@ def test_journal_csv_rows_balance_per_entry_and_asset(api: Api, scenario: Scenar
     assert sorted(entries.values()) == sorted(
         ["deposit"] * 6
         + ["trade"] * 2
-        + ["hold_release"] * 2
+        + ["hold_release"]  # A's two holds, released in one batch: one entry
         + ["withdrawal"] * 3
         + ["withdrawal_payout", "withdrawal_return"]
         + ["chargeback"] * 2
@@ -307,6 +307,10 @@ def test_journal_csv_rows_balance_per_entry_and_asset(api: Api, scenario: Scenar
         ("Held", "BTC", "", "0.00090000"),
     }
     release_rows = [r for r in rows if r["entry_type"] == "hold_release"]
+    [entry_id] = {r["entry_id"] for r in release_rows}
+    assert {(r["reference"], r["memo"]) for r in release_rows} == {
+        (f"holds:{entry_id}+1", "2 Temporary Holds released")
+    }
     assert {
         (r["account"].split(":")[-1], r["asset"], r["debit"] or "-" + r["credit"])
         for r in release_rows

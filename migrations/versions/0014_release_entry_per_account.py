@@ -133,10 +133,17 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_PG_RELEASE_LOTS)
         op.execute(_PG_TRIGGER)
+        # A lot is rewritten when its hold is released (and when trades move
+        # it). With room left on its page the new version stays there and no
+        # index changes (a HOT update: amount and status are in no index):
+        # releasing 10,000 lots took 65 ms with full pages, about 35 with room.
+        # Pages written from now on keep half their space for it.
+        op.execute("ALTER TABLE hold_lots SET (fillfactor = 50)")
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE hold_lots RESET (fillfactor)")
         op.execute("DROP TRIGGER holds_release_lots ON holds")
         op.execute("DROP FUNCTION ledger_release_lots()")
     # SQLite 3.35+ drops a column in place; a batch copy of holds would break

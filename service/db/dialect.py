@@ -210,3 +210,16 @@ def insert_together(conn: Connection, parts: Sequence[Part]) -> list[int]:
     for (i, _part), count in zip(present, counts, strict=True):
         inserted[i] = int(count)
     return inserted
+
+
+def pg_uuid7(counter: str) -> str:
+    """SQL for the UUIDv7 of a reserved counter (``counter`` a bigint SQL
+    expression; see :func:`service.domain.ids.reserve` and ``at``): the same
+    layout as Python's, its 62 random bits and variant taken from
+    ``gen_random_uuid()``. PostgreSQL gives ``>>``, ``<<``, ``|`` and ``&`` one
+    precedence, left to right, hence every parenthesis."""
+    high = f"lpad(to_hex(((({counter}) >> 12) << 16) | 28672 | (({counter}) & 4095)), 16, '0')"
+    return (
+        f"(substr({high}, 1, 8) || '-' || substr({high}, 9, 4) || '-' || "
+        f"substr({high}, 13, 4) || '-' || substr(gen_random_uuid()::text, 20))::uuid"
+    )

@@ -41,7 +41,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import ARRAY, Connection, Uuid, and_, bindparam, delete, func, select, text, update
+from sqlalchemy import Connection, and_, delete, func, select, text, update
 
 from service.db.dialect import IdSet, Part, id_in, insert_together
 from service.db.tables import assets, event_sequence, events, hold_lots, holds
@@ -370,40 +370,22 @@ def purge_before(tx: Connection, cutoff: datetime, batch: int = 10_000) -> int:
 
 def append_hold_released(tx: Connection, claimed: IdSet, now: datetime) -> None:
     """Append the ``hold.released`` events of a claimed release batch (ids in
-    claim order: by release time, then id), in the order of
-    :func:`hold_released_rows` and with the same bodies, before the release
-    empties the lots.
-
-    PostgreSQL builds them in the database (:data:`_PG_HOLD_RELEASED`, one
-    statement: only the new event ids travel, not 10,000 JSON bodies built in
-    Python); SQLite appends the rows :func:`hold_released_rows` builds."""
-    if tx.dialect.name != "postgresql":
-        append_rows(tx, hold_released_rows(tx, claimed, now))
-        return
-    ids = [new_id() for _ in claimed.ids]  # increasing: the order within the batch
-    tx.execute(
-        _PG_HOLD_RELEASED,
-        {"holds": claimed.ids, "ids": ids, "now": now, "now_text": format_utc(now)},
-    )
+    claim order: by release time, then id) as :func:`hold_released_rows`
+    builds them, before the release empties the lots. On PostgreSQL the
+    release statement writes them itself, from :data:`PG_HOLD_RELEASED_BODY`
+    (``service.db.holds``): no JSON is built in Python."""
+    append_rows(tx, hold_released_rows(tx, claimed, now))
 
 
-#: ``hold.released`` events built by PostgreSQL, byte for byte the JSON that
-#: :func:`row` makes of :func:`hold_released_rows`' data: compact, keys in the
-#: same order, times as :func:`~service.domain.timestamps.format_utc` writes
-#: them (microseconds only when not zero), amounts as
-#: :func:`~service.domain.money.format_minor` does. The n-th event id goes to
-#: the n-th hold given: a claim gives them by (release_at, id), the order of
-#: the Python rows. (Joining on a ``row_number()`` instead made the planner
-#: guess 500,000 rows on tables without statistics, and reading the lots per
-#: hold (a LATERAL subquery) made it guess 123 lots a hold: either estimate
-#: crossed the JIT thresholds, 1 to 2.3 s per batch compiling the statement.
-#: Joining ``holds`` on the unnested ids alone gave a merge join that walked
-#: the primary key from its start every batch: 2.8 s a batch at 200,000 holds;
-#: ``id = ANY(:holds)`` makes the planner fetch just the batch's holds.)
-_PG_HOLD_RELEASED = text(
-    """
-INSERT INTO events (id, type, occurred_at, account_id, body)
-SELECT e.id, 'hold.released', :now, h.account_id,
+#: The body of a ``hold.released`` event built by PostgreSQL, byte for byte
+#: the JSON that :func:`row` makes of :func:`hold_released_rows`' data:
+#: compact, keys in the same order, times as
+#: :func:`~service.domain.timestamps.format_utc` writes them (microseconds
+#: only when not zero), amounts as :func:`~service.domain.money.format_minor`
+#: does. It reads the event id ``e.id``, the hold ``h`` (``id``, ``account_id``,
+#: ``deposit_id``, ``release_at``), the hold's lots as :data:`PG_LOTS_JSON`
+#: writes them in ``l.lots``, and the release time as text, ``:now_text``.
+PG_HOLD_RELEASED_BODY = """
        '{"id":"' || e.id::text || '","type":"hold.released","occurred_at":"' || :now_text
        || '","account_id":"' || h.account_id::text || '","data":{"hold_id":"' || h.id::text
        || '","account_id":"' || h.account_id::text || '","deposit_id":"' || h.deposit_id::text
@@ -412,30 +394,26 @@ SELECT e.id, 'hold.released', :now, h.account_id,
        || CASE WHEN extract(microseconds FROM h.release_at)::bigint % 1000000 <> 0
                THEN '.' || to_char(h.release_at AT TIME ZONE 'UTC', 'US') ELSE '' END
        || 'Z","released_at":"' || :now_text || '","lots":[' || coalesce(l.lots, '') || ']}}'
-  FROM unnest(:holds, :ids) AS e(hold_id, id)
-  JOIN (SELECT id, account_id, deposit_id, release_at FROM holds WHERE id = ANY(:holds)) h
-    ON h.id = e.hold_id
-  LEFT JOIN (
+"""
+
+#: ``hold_id`` and ``lots``, the JSON of the non-empty lots of each hold, of
+#: the rows ``l`` (``hold_id``, ``asset``, ``amount``) of the relation named
+#: ``{lots}``, in asset order.
+PG_LOTS_JSON = """
       SELECT l.hold_id,
-             string_agg('{"asset":' || to_json(l.asset)::text || ',"amount":"'
+             string_agg('{{"asset":' || to_json(l.asset)::text || ',"amount":"'
                         || CASE WHEN l.amount < 0 THEN '-' ELSE '' END
                         || CASE WHEN a.scale = 0 THEN d.digits
                                 ELSE left(d.digits, -a.scale) || '.' || right(d.digits, a.scale)
-                           END || '"}', ',' ORDER BY l.asset) AS lots
-        FROM hold_lots l JOIN assets a ON a.code = l.asset
+                           END || '"}}', ',' ORDER BY l.asset) AS lots
+        FROM {lots} l JOIN assets a ON a.code = l.asset
        CROSS JOIN LATERAL (
            SELECT lpad(abs(l.amount)::text,
                        greatest(length(abs(l.amount)::text), a.scale + 1), '0') AS digits
        ) d
-       WHERE l.hold_id = ANY(:holds) AND l.amount <> 0
+       WHERE l.amount <> 0
        GROUP BY l.hold_id
-  ) l ON l.hold_id = h.id
 """
-).bindparams(
-    bindparam("holds", type_=ARRAY(Uuid)),
-    bindparam("ids", type_=ARRAY(Uuid)),
-    bindparam("now", type_=events.c.occurred_at.type),
-)
 
 
 def hold_released_rows(conn: Connection, claimed: IdSet, now: datetime) -> list[dict[str, Any]]:

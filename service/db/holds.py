@@ -13,14 +13,14 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
+    BigInteger,
     Connection,
     Text,
     Uuid,
@@ -39,7 +39,15 @@ from sqlalchemy import (
 )
 
 from service.db import events
-from service.db.dialect import IdSet, id_in, select_ids, skip_locked, upsert, uuid_text
+from service.db.dialect import (
+    IdSet,
+    id_in,
+    pg_uuid7,
+    select_ids,
+    skip_locked,
+    upsert,
+    uuid_text,
+)
 from service.db.pagination import newest_first
 from service.db.tables import (
     account_hold_policies,
@@ -52,9 +60,11 @@ from service.db.tables import (
     ledger_accounts,
     postings,
 )
+from service.domain import ids
 from service.domain.chart import Bucket
 from service.domain.holds import HoldStatus, Lot
 from service.domain.posting import EntryType
+from service.domain.timestamps import format_utc
 
 
 @dataclass
@@ -298,59 +308,94 @@ def release_batch(
        trades, is marked directly. Why per account and not per hold: the
        books need the movement between the customer's two buckets, and
        10,000 holds of 1,000 accounts then cost 1,000 entries instead of
-       10,000 (docs/design.md, "One entry per account and batch").
+       10,000 (docs/design.md, "Why one entry per account, not per hold").
 
-    PostgreSQL runs steps 3 and 4 as ONE statement (:data:`_PG_RELEASE`): the
-    lots are read once; at the end of the statement the database empties the
-    lots and checks each entry's ``Held`` debit against them (migration 0014),
-    and checks the entries' postings (migration 0011). SQLite runs the same
-    steps one statement each.
+    PostgreSQL runs all four steps as ONE statement (:data:`_PG_RELEASE`): the
+    claimed holds and their lots are read once, no id crosses to Python and
+    back, and at the end of the statement the database empties the lots and
+    checks each entry's ``Held`` debit against them (migration 0014), and
+    checks the entries' postings (migration 0011). SQLite runs the same steps
+    one statement each.
 
     Besides :func:`service.db.ledger.post`, this is the one writer of journal
     entries (set-based, see the module docstring of :mod:`service.db.ledger`).
     """
+    result = ReleaseResult()
+    if conn.dialect.name == "postgresql":
+        # psycopg prepares a statement on its fifth run, and from its tenth
+        # PostgreSQL may switch to a generic plan, which cannot see how many
+        # holds are due: it guessed 10 for 10,000 and joined them in nested
+        # loops, 13 s a batch instead of 0.5 s. So every batch is planned for
+        # itself; without JIT (a batch is too short to repay compiling); and
+        # reading by key, which the lookups of 10,000 holds among millions are.
+        for setting in _PG_BATCH_SETTINGS:
+            conn.execute(setting)
+        params: dict[str, Any] = {
+            "as_of": as_of,
+            "limit": limit,
+            "now": now,
+            "now_text": format_utc(now),
+            "first_event": ids.reserve(limit),
+            "held": Bucket.HELD.value,
+            "available": Bucket.AVAILABLE.value,
+        }
+        if account_id is not None:
+            params["account"] = account_id
+        statement = _PG_RELEASE_ACCOUNT if account_id is not None else _PG_RELEASE
+        for asset, total in conn.execute(statement, params):
+            if asset is None:
+                result.released = int(total)
+            elif total:
+                result.totals[asset] = int(total)
+        return result
     claimed = select_ids(
         conn, _due(conn, as_of, account_id, limit).with_for_update(**skip_locked(conn))
     )
-    result = ReleaseResult()
     if not claimed:
         return result
     events.append_hold_released(conn, claimed, now)
-    totals: Iterable[Any]
-    if conn.dialect.name == "postgresql":
-        totals = conn.execute(
-            _PG_RELEASE,
-            {
-                "ids": claimed.ids,
-                "now": now,
-                "held": Bucket.HELD.value,
-                "available": Bucket.AVAILABLE.value,
-            },
-        )
-    else:
-        totals = _sqlite_release(conn, claimed, now)
-    for asset, total in totals:
+    for asset, total in _sqlite_release(conn, claimed, now):
         if total:
             result.totals[asset] = int(total)
     result.released = claimed.count
     return result
 
 
-#: Steps 3 and 4 of :func:`release_batch` on PostgreSQL, in one statement whose
-#: result is the released total per asset. Data-modifying CTEs all run (referenced
-#: or not) on one snapshot, and the triggers of every part run at the end of
-#: the statement: ``holds_release_lots`` (migration 0014) then empties the lots
-#: of the holds given a release entry and checks the entry's ``Held`` debit
-#: against them, the entry check sees every entry's postings. The lots are read
-#: once (``MATERIALIZED``), by the primary key's ``hold_id`` prefix; the holds
-#: are found by ``id = ANY(:ids)`` (an index scan of just the batch), never by
-#: a join on the unnested ids alone, whose plan on tables without statistics
-#: can walk the whole primary key.
-_PG_RELEASE = text(
-    """
-WITH lots AS MATERIALIZED (
-    SELECT hold_id, asset, amount, account_id
-      FROM hold_lots WHERE hold_id = ANY(:ids) AND amount <> 0
+_PG_BATCH_SETTINGS = [
+    text("SET LOCAL plan_cache_mode = force_custom_plan"),
+    text("SET LOCAL jit = off"),
+    text("SET LOCAL random_page_cost = 1.1"),
+]
+
+
+#: :func:`release_batch` on PostgreSQL: one statement, whose result is the
+#: number of holds released (asset NULL) and the released total per asset.
+#: Data-modifying CTEs all run (referenced or not) on one snapshot, so the
+#: events see the lots before the release; the triggers of every part run at
+#: the end of the statement: ``holds_release_lots`` (migration 0014) then
+#: empties the lots of the holds given a release entry and checks the entry's
+#: ``Held`` debit against them, and the entry check sees every entry's
+#: postings. The claim and the lots are read once (``MATERIALIZED``), the
+#: lots by the primary key's ``hold_id`` prefix; the n-th claimed hold's event
+#: gets the n-th id of a block reserved in Python, so no id travels.
+_PG_RELEASE_SQL = """
+WITH claimed AS MATERIALIZED (
+    SELECT id, account_id, deposit_id, release_at,
+           row_number() OVER (ORDER BY release_at, id) AS n
+      FROM (SELECT id, account_id, deposit_id, release_at FROM holds
+             WHERE status = 'active' AND release_at <= :as_of {account}
+             ORDER BY release_at, id LIMIT :limit FOR UPDATE SKIP LOCKED) due
+), lots AS MATERIALIZED (
+    SELECT l.hold_id, l.asset, l.amount, l.account_id
+      FROM claimed c
+     CROSS JOIN LATERAL (SELECT * FROM hold_lots x WHERE x.hold_id = c.id AND x.amount <> 0) l
+), notices AS (
+    INSERT INTO events (id, type, occurred_at, account_id, body)
+    SELECT e.id, 'hold.released', :now, h.account_id, {body}
+      FROM claimed h
+     CROSS JOIN LATERAL (SELECT {event_id} AS id) e
+      LEFT JOIN ({lots_json}) l ON l.hold_id = h.id
+    RETURNING 1
 ), sums AS MATERIALIZED (
     SELECT account_id, asset, sum(amount) AS amount,
            row_number() OVER (PARTITION BY account_id ORDER BY asset) AS n
@@ -362,14 +407,14 @@ WITH lots AS MATERIALIZED (
     SELECT DISTINCT l.hold_id, e.id AS entry_id FROM lots l JOIN entries e USING (account_id)
 ), released AS (
     UPDATE holds h SET status = 'released', released_at = :now, release_entry_id = t.entry_id
-      FROM (SELECT c.id, k.entry_id FROM unnest(:ids) AS c(id)
-              LEFT JOIN linked k ON k.hold_id = c.id) t
-     WHERE h.id = ANY(:ids) AND h.id = t.id
+      FROM (SELECT c.id, k.entry_id FROM claimed c LEFT JOIN linked k ON k.hold_id = c.id) t
+     WHERE h.id = t.id
     RETURNING 1
 ), emptied AS (
-    UPDATE hold_lots SET status = 'released'
-     WHERE hold_id = ANY(:ids) AND amount = 0 AND status <> 'released'
-       AND hold_id NOT IN (SELECT hold_id FROM linked)
+    UPDATE hold_lots x SET status = 'released'
+      FROM claimed c
+     WHERE x.hold_id = c.id AND x.amount = 0 AND x.status <> 'released'
+       AND c.id NOT IN (SELECT hold_id FROM linked)
     RETURNING 1
 ), journal AS (
     INSERT INTO journal_entries (id, type, posted_at, reference, memo, account_id)
@@ -392,12 +437,31 @@ WITH lots AS MATERIALIZED (
       JOIN ledger_accounts a ON a.account_id = s.account_id AND a.bucket = :available
     RETURNING 1
 )
+SELECT NULL AS asset, count(*) AS total FROM claimed
+UNION ALL
 SELECT asset, sum(amount) FROM sums GROUP BY asset
 """
-).bindparams(
-    bindparam("ids", type_=ARRAY(Uuid)),
-    bindparam("now", type_=journal_entries.c.posted_at.type),
-)
+
+
+def _pg_release(account: bool) -> Any:
+    sql = _PG_RELEASE_SQL.format(
+        account="AND account_id = :account" if account else "",
+        body=events.PG_HOLD_RELEASED_BODY,
+        event_id=pg_uuid7("(:first_event + h.n - 1)"),
+        lots_json=events.PG_LOTS_JSON.format(lots="lots"),
+    )
+    params = [
+        bindparam("as_of", type_=holds.c.release_at.type),
+        bindparam("now", type_=journal_entries.c.posted_at.type),
+        bindparam("first_event", type_=BigInteger),
+    ]
+    if account:
+        params.append(bindparam("account", type_=Uuid))
+    return text(sql).bindparams(*params)
+
+
+_PG_RELEASE = _pg_release(account=False)
+_PG_RELEASE_ACCOUNT = _pg_release(account=True)
 
 
 def _sqlite_release(conn: Connection, claimed: IdSet, now: datetime) -> list[tuple[str, int]]:
@@ -411,9 +475,7 @@ def _sqlite_release(conn: Connection, claimed: IdSet, now: datetime) -> list[tup
     )
     released = [(str(asset), int(total or 0)) for asset, total in conn.execute(totals)]
     lot = hold_lots.alias("lot")
-    has_lot = (
-        select(lot.c.hold_id).where(lot.c.hold_id == holds.c.id, lot.c.amount != 0).exists()
-    )
+    has_lot = select(lot.c.hold_id).where(lot.c.hold_id == holds.c.id, lot.c.amount != 0).exists()
     first_of_account = (
         select(func.min(lot.c.hold_id))
         .where(
@@ -425,7 +487,9 @@ def _sqlite_release(conn: Connection, claimed: IdSet, now: datetime) -> list[tup
     )
     batch = id_in(conn, holds.c.id, claimed)
     done = {"status": HoldStatus.RELEASED.value, "released_at": now}
-    conn.execute(update(holds).where(batch, has_lot).values(release_entry_id=first_of_account, **done))
+    conn.execute(
+        update(holds).where(batch, has_lot).values(release_entry_id=first_of_account, **done)
+    )
     conn.execute(update(holds).where(batch, ~has_lot).values(**done))
     linked = (
         select(holds.c.release_entry_id, holds.c.account_id, func.count().label("holds"))

@@ -30,22 +30,32 @@ def new_ids(n: int) -> list[uuid.UUID]:
     48-bit millisecond time, then 12 bits of sub-millisecond counter space
     (starting at a random point below 1,024): an id in the same millisecond
     as the last is one more than it; then 62 random bits."""
-    global _last
     if n <= 0:
         return []
-    noise = os.urandom(10 * n)
+    first = reserve(n)
+    noise = os.urandom(8 * n)
+    mask = (1 << 62) - 1
+    return [at(first + i, int.from_bytes(noise[8 * i : 8 * i + 8], "big") & mask) for i in range(n)]
+
+
+def reserve(n: int) -> int:
+    """Reserve ``n`` consecutive counters (time in milliseconds and the 12-bit
+    sub-millisecond counter, as one number) and return the first: the ids
+    ``at(first)`` to ``at(first + n - 1)`` are then this process's, increasing.
+    The database mints a batch's ids from such a block
+    (:func:`service.db.dialect.pg_uuid7`), so none travel as parameters."""
+    global _last
     with _lock:
         ms = time.time_ns() // 1_000_000
-        first = (ms << 12) | int.from_bytes(noise[:2], "big") & 0x3FF
+        first = (ms << 12) | int.from_bytes(os.urandom(2), "big") & 0x3FF
         if first <= _last:
             first = _last + 1
         _last = first + n - 1
-    ids = []
-    mask = (1 << 62) - 1
-    for i in range(n):
-        candidate = first + i
-        ms, counter = candidate >> 12, candidate & 0xFFF
-        rand_b = int.from_bytes(noise[2 + 8 * i : 10 + 8 * i], "big") & mask
-        value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand_b
-        ids.append(uuid.UUID(int=value))
-    return ids
+    return first
+
+
+def at(counter: int, random_bits: int) -> uuid.UUID:
+    """The UUIDv7 of a reserved counter, with 62 random bits."""
+    ms, sub = counter >> 12, counter & 0xFFF
+    value = (ms << 80) | (0x7 << 76) | (sub << 64) | (0b10 << 62) | random_bits
+    return uuid.UUID(int=value)

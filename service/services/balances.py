@@ -207,9 +207,7 @@ def _movements(
             details = {
                 "hold_id": hold.id,
                 "deposit_id": hold.deposit_id,
-                "holds": [
-                    {"hold_id": h, "deposit_id": d} for h, d in released_holds.get(e.id, [])
-                ],
+                "holds": [{"hold_id": h, "deposit_id": d} for h, d in released_holds.get(e.id, [])],
                 "lots": [
                     {"asset": a, "amount": Amount.from_minor(m, reference.asset(conn, a))}
                     for a, m in legs

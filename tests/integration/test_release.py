@@ -25,6 +25,7 @@ from service.domain.accounts import Tier
 from service.domain.holds import Method
 from service.services import accounts, deposits
 from service.services.balances import account_balances
+from service.db.holds import release_batch
 from service.services.holds import release_due_holds
 from service.services.verify import verify
 
@@ -219,7 +220,8 @@ def test_release_passes_claimed_ids_as_a_typed_array_on_tables_without_statistic
 ) -> None:
     """Issue 12, item 1: ``= ANY(CAST(:text AS uuid[]))`` is re-parsed per row under
     a sequential scan (58 s for one batch of 1,000 on 100,000 holds). The claimed
-    ids must go as one typed ``uuid[]`` parameter, and the release must be right on
+    ids now never leave the database (one statement claims and releases a
+    batch), so no list of ids travels at all, and the release must be right on
     tables with no statistics and autovacuum off, where the planner only guesses."""
     from sqlalchemy import event, text
 
@@ -249,7 +251,9 @@ def test_release_passes_claimed_ids_as_a_typed_array_on_tables_without_statistic
         texts = [v for v in values if isinstance(v, str) and v.startswith("{")]
         assert texts == [], "ids sent as an array literal in text"
         arrays = [v for v in values if isinstance(v, list) and v and isinstance(v[0], uuid.UUID)]
-        assert len(arrays) >= 3  # every batch names its claimed holds with a uuid[] parameter
+        assert arrays == []  # the claimed ids never leave the database: one statement a batch
+        batches = [sql for sql, _params in seen if sql.lstrip().startswith("WITH claimed")]
+        assert len(batches) == 4  # 250 + 250 + 100, then one that finds nothing due
         assert_sound(db)
     finally:
         with db.engine.begin() as conn:
@@ -336,10 +340,10 @@ def test_claimed_ids_reach_a_sequential_scan_as_a_uuid_array_not_as_text(db: Dat
 def test_release_events_built_by_the_database_are_the_bodies_python_builds(
     db: Database,
 ) -> None:
-    """``hold.released`` bodies appended set-based (PostgreSQL builds the JSON)
-    are byte for byte those :func:`events.hold_released_rows` builds, in the same
-    order, times with and without microseconds (test_events checks lots in two
-    assets)."""
+    """``hold.released`` bodies the release writes (PostgreSQL builds the JSON and
+    the event ids in its one statement) are byte for byte those
+    :func:`events.hold_released_rows` builds, in the same order, times with and
+    without microseconds (test_events checks lots in two assets)."""
     make_held_deposits(db, 3, accounts_count=2)
     make_held_deposits(db, 2, accounts_count=1, settled=SETTLED.replace(microsecond=120500))
     now = DUE + timedelta(days=1, microseconds=7)
@@ -347,7 +351,7 @@ def test_release_events_built_by_the_database_are_the_bodies_python_builds(
         claimed = select_ids(tx, select(holds.c.id).order_by(holds.c.release_at, holds.c.id))
         expected = events.hold_released_rows(tx, claimed, now)
         before = set(tx.execute(select(event_table.c.id)).scalars())
-        events.append_hold_released(tx, claimed, now)
+        assert release_batch(tx, as_of=now, now=now, limit=100).released == 5
         appended = list(
             tx.execute(
                 select(event_table.c.id, event_table.c.body, event_table.c.account_id)

@@ -208,14 +208,15 @@ def test_the_database_refuses_a_release_that_does_not_match_its_lots(
         ),
     ]
     for sql, params, message in refused:
-        with pytest.raises(DBAPIError, match=message):
-            with db.engine.begin() as conn:
-                conn.execute(text(sql), params)
+        with pytest.raises(DBAPIError, match=message), db.engine.begin() as conn:
+            conn.execute(text(sql), params)
     with db.read() as conn:
         assert verify(conn) == []
 
 
-def test_verify_finds_a_release_that_does_not_match_its_lots(api: Api, clock: Clock, db: Database) -> None:
+def test_verify_finds_a_release_that_does_not_match_its_lots(
+    api: Api, clock: Clock, db: Database
+) -> None:
     s = scenario(api, clock)
     release_due_holds(db, as_of=DUE, now=DUE)
     a_entry = min(s["a_holds"], key=str)

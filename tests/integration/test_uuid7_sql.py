@@ -1,0 +1,33 @@
+"""The database mints a release batch's event ids from a block Python reserved
+(``service.domain.ids.reserve``): they must be the UUIDv7s Python would make
+of the same counters, increasing, distinct, and never collide with ids Python
+makes next."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from service.db.database import Database
+from service.db.dialect import pg_uuid7
+from service.domain import ids
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_sql_ids_are_pythons_ids_of_the_reserved_counters(db: Database) -> None:
+    n = 9000  # more than one millisecond's 4,096 counters
+    first = ids.reserve(n)
+    with db.engine.connect() as conn:
+        minted = [
+            row[0]
+            for row in conn.execute(
+                text(f"SELECT {pg_uuid7('(:first + g - 1)')} FROM generate_series(1, :n) g"),
+                {"first": first, "n": n},
+            )
+        ]
+    python = [ids.at(first + i, 0) for i in range(n)]
+    assert [m.int >> 64 for m in minted] == [p.int >> 64 for p in python]
+    assert all(m.version == 7 and (m.int >> 62) & 0b11 == 0b10 for m in minted)
+    assert minted == sorted(minted) and len(set(minted)) == n
+    assert ids.new_id() > minted[-1]

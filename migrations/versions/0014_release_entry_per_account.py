@@ -130,6 +130,20 @@ def upgrade() -> None:
     # reader finds the holds through their account or joins whole tables.
     op.add_column("holds", sa.Column("release_entry_id", sa.Uuid(), nullable=True))
     op.execute(_BACKFILL)
+    # The release claims active holds ORDER BY release_at, id: with id in the
+    # index, a batch is the index's next 10,000 entries (5 ms at 200,000
+    # holds) instead of a scan and sort of every due hold (56 ms, spilling to
+    # disk, and growing with the table). Only active holds are in it, so a
+    # release adds no entry to it (one index fewer to write per hold), and it
+    # stays the size of what is still held.
+    op.drop_index("ix_holds_status_release_at", table_name="holds")
+    op.create_index(
+        "ix_holds_due",
+        "holds",
+        ["release_at", "id"],
+        postgresql_where=sa.text("status = 'active'"),
+        sqlite_where=sa.text("status = 'active'"),
+    )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_PG_RELEASE_LOTS)
         op.execute(_PG_TRIGGER)
@@ -146,6 +160,8 @@ def downgrade() -> None:
         op.execute("ALTER TABLE hold_lots RESET (fillfactor)")
         op.execute("DROP TRIGGER holds_release_lots ON holds")
         op.execute("DROP FUNCTION ledger_release_lots()")
+    op.drop_index("ix_holds_due", table_name="holds")
+    op.create_index("ix_holds_status_release_at", "holds", ["status", "release_at"])
     # SQLite 3.35+ drops a column in place; a batch copy of holds would break
     # the triggers that name the table.
     op.drop_column("holds", "release_entry_id")

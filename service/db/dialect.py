@@ -215,11 +215,12 @@ def insert_together(conn: Connection, parts: Sequence[Part]) -> list[int]:
 def pg_uuid7(counter: str) -> str:
     """SQL for the UUIDv7 of a reserved counter (``counter`` a bigint SQL
     expression; see :func:`service.domain.ids.reserve` and ``at``): the same
-    layout as Python's, its 62 random bits and variant taken from
-    ``gen_random_uuid()``. PostgreSQL gives ``>>``, ``<<``, ``|`` and ``&`` one
-    precedence, left to right, hence every parenthesis."""
-    high = f"lpad(to_hex(((({counter}) >> 12) << 16) | 28672 | (({counter}) & 4095)), 16, '0')"
+    layout as Python's, the high 8 bytes from the counter, the low 8 (variant
+    and random bits) from ``gen_random_uuid()``. PostgreSQL gives ``>>``,
+    ``<<``, ``|`` and ``&`` one precedence, left to right, hence every
+    parenthesis."""
+    high = f"(((({counter}) >> 12) << 16) | 28672 | (({counter}) & 4095))"
     return (
-        f"(substr({high}, 1, 8) || '-' || substr({high}, 9, 4) || '-' || "
-        f"substr({high}, 13, 4) || '-' || substr(gen_random_uuid()::text, 20))::uuid"
+        f"encode(int8send({high}) || substring(uuid_send(gen_random_uuid()) FROM 9 FOR 8),"
+        " 'hex')::uuid"
     )

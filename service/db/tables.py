@@ -252,7 +252,14 @@ holds = Table(
     Column("release_entry_id", Uuid, nullable=True),
     # No index on release_entry_id: a release would maintain one more index
     # entry per hold; its readers go through the account (ix_holds_account_id).
-    Index("ix_holds_status_release_at", "status", "release_at"),
+    # Active holds by release time: the release job's queue (migration 0014).
+    Index(
+        "ix_holds_due",
+        "release_at",
+        "id",
+        postgresql_where=text("status = 'active'"),
+        sqlite_where=text("status = 'active'"),
+    ),
 )
 
 hold_lots = Table(

@@ -19,13 +19,13 @@ from service.config import Settings
 from service.db import events
 from service.db.database import Database
 from service.db.dialect import select_ids
+from service.db.holds import release_batch
 from service.db.tables import events as event_table
 from service.db.tables import holds, journal_entries
 from service.domain.accounts import Tier
 from service.domain.holds import Method
 from service.services import accounts, deposits
 from service.services.balances import account_balances
-from service.db.holds import release_batch
 from service.services.holds import release_due_holds
 from service.services.verify import verify
 

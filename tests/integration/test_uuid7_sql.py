@@ -29,5 +29,6 @@ def test_sql_ids_are_pythons_ids_of_the_reserved_counters(db: Database) -> None:
     python = [ids.at(first + i, 0) for i in range(n)]
     assert [m.int >> 64 for m in minted] == [p.int >> 64 for p in python]
     assert all(m.version == 7 and (m.int >> 62) & 0b11 == 0b10 for m in minted)
-    assert minted == sorted(minted) and len(set(minted)) == n
+    assert minted == sorted(minted)
+    assert len(set(minted)) == n
     assert ids.new_id() > minted[-1]

@@ -347,6 +347,7 @@ def release_batch(
                 result.released = int(total)
             elif total:
                 result.totals[asset] = int(total)
+        ids.give_back(params["first_event"], limit, result.released)
         return result
     claimed = select_ids(
         conn, _due(conn, as_of, account_id, limit).with_for_update(**skip_locked(conn))

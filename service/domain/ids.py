@@ -54,6 +54,18 @@ def reserve(n: int) -> int:
     return first
 
 
+def give_back(first: int, reserved: int, used: int) -> None:
+    """Return the unused end of a block from :func:`reserve` (``used`` of its
+    ``reserved`` counters were taken), if no block was reserved since: a lazy
+    release reserves a whole batch's worth for the one or two holds it finds,
+    and the ids' clock should not run ahead of the real one by 2.4 ms (10,000
+    counters at 4,096 a millisecond) each time."""
+    global _last
+    with _lock:
+        if _last == first + reserved - 1:
+            _last = first + used - 1
+
+
 def at(counter: int, random_bits: int) -> uuid.UUID:
     """The UUIDv7 of a reserved counter, with 62 random bits."""
     ms, sub = counter >> 12, counter & 0xFFF

@@ -5,12 +5,17 @@ makes next."""
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import pytest
 from sqlalchemy import text
 
 from service.db.database import Database
 from service.db.dialect import pg_uuid7
+from service.db.holds import release_batch
 from service.domain import ids
+from tests.integration.test_release import DUE, make_held_deposits
 
 
 @pytest.mark.postgres
@@ -32,3 +37,19 @@ def test_sql_ids_are_pythons_ids_of_the_reserved_counters(db: Database) -> None:
     assert minted == sorted(minted)
     assert len(set(minted)) == n
     assert ids.new_id() > minted[-1]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_a_release_gives_back_the_event_ids_it_did_not_use(db: Database, monkeypatch: Any) -> None:
+    """A lazy release reserves a batch's worth of ids (10,000) for the one hold
+    it finds; the rest go back, so the ids' clock does not run ahead."""
+    [account] = make_held_deposits(db, 1, accounts_count=1)
+    frozen = time.time_ns()
+    monkeypatch.setattr(ids.time, "time_ns", lambda: frozen)
+    before = ids.reserve(1)
+    with db.write() as tx:
+        released = release_batch(tx, as_of=DUE, now=DUE, limit=10_000, account_id=account)
+    assert released.released == 1
+    after = ids.reserve(1)
+    assert before + 2 <= after < before + 1024

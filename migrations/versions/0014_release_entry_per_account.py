@@ -65,32 +65,40 @@ BEGIN
         RAISE EXCEPTION 'hold % was released by entry %, which cannot change', bad.id, bad.was
             USING ERRCODE = 'restrict_violation';
     END IF;
-    -- The lots of the holds given a release entry, as they were, are emptied
-    -- (read and written once, by the primary key's hold_id prefix); then, per
-    -- release entry and asset, the entry's Held debit must be what they held,
-    -- and the entry a hold_release entry of the holds' account. A
-    -- data-modifying CTE runs to completion even though one row is asked for.
-    WITH released AS (
+    -- The lots of the holds given a release entry are read as they were and
+    -- emptied (both by the primary key's hold_id prefix, whatever the
+    -- statistics: ANY(ARRAY(...)) is an index condition); then, per release
+    -- entry and asset, the entry's Held debit must be what they held, and the
+    -- entry a hold_release entry of the holds' account. A data-modifying CTE
+    -- runs to completion even though no row of it is read.
+    WITH released AS MATERIALIZED (
         SELECT n.id, n.account_id, n.release_entry_id
           FROM new_holds n JOIN old_holds o ON o.id = n.id
          WHERE o.release_entry_id IS NULL AND n.release_entry_id IS NOT NULL
+    ), was AS MATERIALIZED (
+        -- OFFSET 0 keeps the lateral subquery a probe of the primary key per
+        -- hold: flattened, the planner may hash or merge the whole table.
+        SELECT r.release_entry_id AS entry_id, r.account_id, x.asset, x.amount
+          FROM released r
+         CROSS JOIN LATERAL (SELECT asset, amount FROM hold_lots x
+                              WHERE x.hold_id = r.id OFFSET 0) x
     ), emptied AS (
-        UPDATE hold_lots l SET amount = 0, status = 'released'
-          FROM (SELECT r.release_entry_id, r.account_id, x.hold_id, x.asset, x.amount
-                  FROM released r JOIN hold_lots x ON x.hold_id = r.id) was
-         WHERE l.hold_id = was.hold_id AND l.asset = was.asset
-        RETURNING was.release_entry_id AS entry_id, was.account_id, was.asset, was.amount
+        UPDATE hold_lots SET amount = 0, status = 'released'
+         WHERE hold_id = ANY(ARRAY(SELECT id FROM released))
+        RETURNING 1
     ), lots AS (
-        SELECT entry_id, account_id, asset, sum(amount) AS total FROM emptied
+        SELECT entry_id, account_id, asset, sum(amount) AS total FROM was
          GROUP BY entry_id, account_id, asset
     ), posted AS (
-        -- by the postings' primary key (entry_id prefix), whatever the estimates
+        -- by the postings' primary key (entry_id prefix), whatever the
+        -- estimates: OFFSET 0 keeps the account's index out of it
         SELECT e.entry_id, p.asset, p.total
           FROM (SELECT DISTINCT entry_id, account_id FROM lots) e
          CROSS JOIN LATERAL (
-             SELECT p.asset, sum(p.amount) AS total FROM postings p
-              WHERE p.entry_id = e.entry_id
-                AND p.ledger_account_id = (SELECT a.id FROM ledger_accounts a
+             SELECT p.asset, sum(p.amount) AS total
+               FROM (SELECT asset, amount, ledger_account_id FROM postings
+                      WHERE entry_id = e.entry_id OFFSET 0) p
+              WHERE p.ledger_account_id = (SELECT a.id FROM ledger_accounts a
                                             WHERE a.account_id = e.account_id
                                               AND a.bucket = 'Held')
               GROUP BY p.asset) p

@@ -378,7 +378,11 @@ _PG_BATCH_SETTINGS = [
 #: ``Held`` debit against them, and the entry check sees every entry's
 #: postings. The claim and the lots are read once (``MATERIALIZED``), the
 #: lots by the primary key's ``hold_id`` prefix; the n-th claimed hold's event
-#: gets the n-th id of a block reserved in Python, so no id travels.
+#: gets the n-th id of a block reserved in Python, so no id travels. Rows of
+#: big tables are reached by key whatever the statistics: a lateral probe kept
+#: unflattened by ``OFFSET 0``, or ``= ANY(ARRAY(...))``, an index condition.
+#: Without statistics, flattened joins were planned as hash joins over all of
+#: ``hold_lots``, or merge joins walking its key from the start each batch.
 _PG_RELEASE_SQL = """
 WITH claimed AS MATERIALIZED (
     SELECT id, account_id, deposit_id, release_at,
@@ -389,7 +393,8 @@ WITH claimed AS MATERIALIZED (
 ), lots AS MATERIALIZED (
     SELECT l.hold_id, l.asset, l.amount, l.account_id
       FROM claimed c
-     CROSS JOIN LATERAL (SELECT * FROM hold_lots x WHERE x.hold_id = c.id AND x.amount <> 0) l
+     CROSS JOIN LATERAL (SELECT * FROM hold_lots x
+                          WHERE x.hold_id = c.id AND x.amount <> 0 OFFSET 0) l
 ), notices AS (
     INSERT INTO events (id, type, occurred_at, account_id, body)
     SELECT e.id, 'hold.released', :now, h.account_id, {body}
@@ -409,13 +414,13 @@ WITH claimed AS MATERIALIZED (
 ), released AS (
     UPDATE holds h SET status = 'released', released_at = :now, release_entry_id = t.entry_id
       FROM (SELECT c.id, k.entry_id FROM claimed c LEFT JOIN linked k ON k.hold_id = c.id) t
-     WHERE h.id = t.id
+     WHERE h.id = ANY(ARRAY(SELECT id FROM claimed)) AND h.id = t.id
     RETURNING 1
 ), emptied AS (
-    UPDATE hold_lots x SET status = 'released'
-      FROM claimed c
-     WHERE x.hold_id = c.id AND x.amount = 0 AND x.status <> 'released'
-       AND c.id NOT IN (SELECT hold_id FROM linked)
+    UPDATE hold_lots SET status = 'released'
+     WHERE hold_id = ANY(ARRAY(SELECT id FROM claimed
+                                WHERE id NOT IN (SELECT hold_id FROM linked)))
+       AND amount = 0 AND status <> 'released'
     RETURNING 1
 ), journal AS (
     INSERT INTO journal_entries (id, type, posted_at, reference, memo, account_id)

@@ -117,3 +117,64 @@ def test_each_revision_downgrades_to_the_schema_it_started_from(empty_db: Databa
     for below, rev in zip(reversed(revisions[:-1]), reversed(revisions[1:]), strict=True):
         assert _migrate(empty_db, "downgrade", below) == after[below], f"downgrade of {rev}"
     assert _migrate(empty_db, "upgrade", "head") == after[revisions[-1]]
+
+
+def test_0014_links_holds_released_before_it_to_their_own_entries(empty_db: Database) -> None:
+    """Holds released before 0014 have their own entry (id = hold id, the Held
+    posting tagged with the hold); 0014 names it as their release entry, so
+    ``verify``, history and ``holds.csv`` find it as they find the new ones."""
+    from service.services.balances import account_transactions
+    from service.services.verify import verify
+    from tests.integration.test_release import make_held_deposits
+
+    _migrate(empty_db, "upgrade", "0013")
+    [account] = make_held_deposits(empty_db, 1, accounts_count=1)
+    db = empty_db
+    pg = db.engine.dialect.name == "postgresql"
+    with db.engine.begin() as conn:
+        hold_id, amount = conn.execute(text("SELECT id, amount FROM holds")).one()
+        held, available = (
+            conn.execute(
+                text("SELECT id FROM ledger_accounts WHERE account_id = :a AND bucket = :b"),
+                {"a": account if pg else account.hex, "b": bucket},
+            ).scalar_one()
+            for bucket in ("Held", "Available")
+        )
+        params = {
+            "h": hold_id,
+            "a": account if pg else account.hex,
+            "held": held,
+            "available": available,
+            "amount": amount,
+        }
+        conn.execute(
+            text(
+                "UPDATE holds SET status = 'released', released_at = '2026-11-25 20:00:00' "
+                "WHERE id = :h"
+            ),
+            params,
+        )
+        entry = (
+            "INSERT INTO journal_entries (id, type, posted_at, reference, memo, account_id) "
+            "VALUES (:h, 'hold_release', '2026-11-25 20:00:00', 'hold:old', "
+            "'Temporary Hold released', :a)"
+        )
+        legs = (
+            "INSERT INTO postings (entry_id, line, ledger_account_id, asset, amount, "
+            "account_id, hold_id) VALUES (:h, 1, :held, 'USD', :amount, :a, :h), "
+            "(:h, 2, :available, 'USD', -:amount, :a, NULL)"
+        )
+        if pg:  # the entry and its postings in one statement, as 0011 checks
+            conn.execute(text(f"WITH e AS ({entry} RETURNING 1) {legs}"), params)
+        else:
+            conn.execute(text(entry), params)
+            conn.execute(text(legs), params)
+    _migrate(db, "upgrade", "head")
+    with db.engine.connect() as conn:
+        linked = conn.execute(text("SELECT release_entry_id FROM holds")).scalar_one()
+        assert str(linked).replace("-", "") == str(hold_id).replace("-", "")
+        assert verify(conn) == []
+        page = account_transactions(conn, account, limit=10, cursor=None)
+    [release] = [item for item in page.items if item.type == "hold_release"]
+    holds_listed = release.details["holds"]
+    assert [str(h["hold_id"]) for h in holds_listed] == [str(release.id)]

@@ -103,16 +103,16 @@ BEGIN
                                               AND a.bucket = 'Held')
               GROUP BY p.asset) p
     )
-    SELECT coalesce(l.entry_id, p.entry_id) AS entry_id, coalesce(l.asset, p.asset) AS asset,
-           coalesce(l.total, 0) AS lots, coalesce(p.total, 0) AS posted,
-           l.entry_id IS NOT NULL AND (SELECT true FROM journal_entries e
-                WHERE e.id = l.entry_id AND e.type = 'hold_release'
-                  AND e.account_id = l.account_id) IS NULL AS stranger INTO bad
-      FROM lots l FULL OUTER JOIN posted p ON p.entry_id = l.entry_id AND p.asset = l.asset
-     WHERE coalesce(l.total, 0) <> coalesce(p.total, 0)
-        OR (l.entry_id IS NOT NULL AND (SELECT true FROM journal_entries e
-                WHERE e.id = l.entry_id AND e.type = 'hold_release'
-                  AND e.account_id = l.account_id) IS NULL)
+    SELECT * INTO bad FROM (
+        SELECT coalesce(l.entry_id, p.entry_id) AS entry_id,
+               coalesce(l.asset, p.asset) AS asset,
+               coalesce(l.total, 0) AS lots, coalesce(p.total, 0) AS posted,
+               l.entry_id IS NOT NULL AND (SELECT true FROM journal_entries e
+                    WHERE e.id = l.entry_id AND e.type = 'hold_release'
+                      AND e.account_id = l.account_id) IS NULL AS stranger
+          FROM lots l FULL OUTER JOIN posted p ON p.entry_id = l.entry_id AND p.asset = l.asset
+    ) compared
+     WHERE compared.lots <> compared.posted OR compared.stranger
      LIMIT 1;
     IF FOUND AND bad.stranger THEN
         RAISE EXCEPTION 'release entry % is not a hold_release entry of the hold''s account',

@@ -407,6 +407,7 @@ WITH claimed AS MATERIALIZED (
            row_number() OVER (PARTITION BY account_id ORDER BY asset) AS n
       FROM lots GROUP BY account_id, asset HAVING sum(amount) <> 0
 ), entries AS MATERIALIZED (
+    -- min over the text form: PostgreSQL has no min(uuid); the orders agree
     SELECT account_id, min(hold_id::text)::uuid AS id, count(DISTINCT hold_id) AS holds
       FROM lots WHERE account_id IN (SELECT account_id FROM sums) GROUP BY account_id
 ), linked AS MATERIALIZED (

@@ -396,17 +396,17 @@ PG_HOLD_RELEASED_BODY = """
        || 'Z","released_at":"' || :now_text || '","lots":[' || coalesce(l.lots, '') || ']}}'
 """
 
-#: ``hold_id`` and ``lots``, the JSON of the non-empty lots of each hold, of
-#: the rows ``l`` (``hold_id``, ``asset``, ``amount``) of the relation named
-#: ``{lots}``, in asset order.
+#: ``hold_id`` and ``lots``, the JSON of the non-empty lots of each hold, in
+#: asset order, from the rows (``hold_id``, ``asset``, ``amount``) of the
+#: release statement's ``lots``.
 PG_LOTS_JSON = """
       SELECT l.hold_id,
-             string_agg('{{"asset":' || to_json(l.asset)::text || ',"amount":"'
+             string_agg('{"asset":' || to_json(l.asset)::text || ',"amount":"'
                         || CASE WHEN l.amount < 0 THEN '-' ELSE '' END
                         || CASE WHEN a.scale = 0 THEN d.digits
                                 ELSE left(d.digits, -a.scale) || '.' || right(d.digits, a.scale)
-                           END || '"}}', ',' ORDER BY l.asset) AS lots
-        FROM {lots} l JOIN assets a ON a.code = l.asset
+                           END || '"}', ',' ORDER BY l.asset) AS lots
+        FROM lots l JOIN assets a ON a.code = l.asset
        CROSS JOIN LATERAL (
            SELECT lpad(abs(l.amount)::text,
                        greatest(length(abs(l.amount)::text), a.scale + 1), '0') AS digits

@@ -455,7 +455,7 @@ def _pg_release(account: bool) -> Any:
         account="AND account_id = :account" if account else "",
         body=events.PG_HOLD_RELEASED_BODY,
         event_id=pg_uuid7("(:first_event + h.n - 1)"),
-        lots_json=events.PG_LOTS_JSON.format(lots="lots"),
+        lots_json=events.PG_LOTS_JSON,
     )
     params = [
         bindparam("as_of", type_=holds.c.release_at.type),
@@ -483,19 +483,19 @@ def _sqlite_release(conn: Connection, claimed: IdSet, now: datetime) -> list[tup
     released = [(str(asset), int(total or 0)) for asset, total in conn.execute(totals)]
     lot = hold_lots.alias("lot")
     has_lot = select(lot.c.hold_id).where(lot.c.hold_id == holds.c.id, lot.c.amount != 0).exists()
+    # per account of the batch, once: the smallest id of its holds with money
     first_of_account = (
-        select(func.min(lot.c.hold_id))
-        .where(
-            lot.c.account_id == holds.c.account_id,
-            id_in(conn, lot.c.hold_id, claimed),
-            lot.c.amount != 0,
-        )
-        .scalar_subquery()
+        select(lot.c.account_id, func.min(lot.c.hold_id).label("entry_id"))
+        .where(id_in(conn, lot.c.hold_id, claimed), lot.c.amount != 0)
+        .group_by(lot.c.account_id)
+        .subquery("first_of_account")
     )
     batch = id_in(conn, holds.c.id, claimed)
     done = {"status": HoldStatus.RELEASED.value, "released_at": now}
     conn.execute(
-        update(holds).where(batch, has_lot).values(release_entry_id=first_of_account, **done)
+        update(holds)
+        .where(batch, has_lot, holds.c.account_id == first_of_account.c.account_id)
+        .values(release_entry_id=first_of_account.c.entry_id, **done)
     )
     conn.execute(update(holds).where(batch, ~has_lot).values(**done))
     linked = (

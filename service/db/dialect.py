@@ -212,15 +212,12 @@ def insert_together(conn: Connection, parts: Sequence[Part]) -> list[int]:
     return inserted
 
 
-def pg_uuid7(counter: str) -> str:
+def pg_uuid7(counter: str, tail: str) -> str:
     """SQL for the UUIDv7 of a reserved counter (``counter`` a bigint SQL
     expression; see :func:`service.domain.ids.reserve` and ``at``): the same
     layout as Python's, the high 8 bytes from the counter, the low 8 (variant
-    and random bits) from ``gen_random_uuid()``. PostgreSQL gives ``>>``,
-    ``<<``, ``|`` and ``&`` one precedence, left to right, hence every
-    parenthesis."""
+    and random bits) the ``bytea`` SQL expression ``tail``
+    (:func:`service.domain.ids.tail`). PostgreSQL gives ``>>``, ``<<``, ``|``
+    and ``&`` one precedence, left to right, hence every parenthesis."""
     high = f"(((({counter}) >> 12) << 16) | 28672 | (({counter}) & 4095))"
-    return (
-        f"encode(int8send({high}) || substring(uuid_send(gen_random_uuid()) FROM 9 FOR 8),"
-        " 'hex')::uuid"
-    )
+    return f"encode(int8send({high}) || {tail}, 'hex')::uuid"

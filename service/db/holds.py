@@ -21,10 +21,13 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     Connection,
+    LargeBinary,
     Text,
     Uuid,
     and_,
+    any_,
     bindparam,
     case,
     cast,
@@ -336,6 +339,7 @@ def release_batch(
             "now": now,
             "now_text": format_utc(now),
             "first_event": ids.reserve(limit),
+            "event_tail": ids.tail(),
             "held": Bucket.HELD.value,
             "available": Bucket.AVAILABLE.value,
         }
@@ -396,8 +400,10 @@ WITH claimed AS MATERIALIZED (
      CROSS JOIN LATERAL (SELECT * FROM hold_lots x
                           WHERE x.hold_id = c.id AND x.amount <> 0 OFFSET 0) l
 ), notices AS (
-    INSERT INTO events (id, type, occurred_at, account_id, body)
-    SELECT e.id, 'hold.released', :now, h.account_id, {body}
+    -- txid is the column's default (migration 0010), computed once, not per row
+    INSERT INTO events (txid, id, type, occurred_at, account_id, body)
+    SELECT (SELECT pg_current_xact_id()::text::bigint),
+           e.id, 'hold.released', :now, h.account_id, {body}
       FROM claimed h
      CROSS JOIN LATERAL (SELECT {event_id} AS id) e
       LEFT JOIN ({lots_json}) l ON l.hold_id = h.id
@@ -410,17 +416,20 @@ WITH claimed AS MATERIALIZED (
     -- min over the text form: PostgreSQL has no min(uuid); the orders agree
     SELECT account_id, min(hold_id::text)::uuid AS id, count(DISTINCT hold_id) AS holds
       FROM lots WHERE account_id IN (SELECT account_id FROM sums) GROUP BY account_id
-), linked AS MATERIALIZED (
-    SELECT DISTINCT l.hold_id, e.id AS entry_id FROM lots l JOIN entries e USING (account_id)
+), fate AS MATERIALIZED (
+    -- each claimed hold and the entry that releases it (none: trades spent it)
+    SELECT c.id, k.entry_id
+      FROM claimed c
+      LEFT JOIN (SELECT DISTINCT l.hold_id, e.id AS entry_id
+                   FROM lots l JOIN entries e USING (account_id)) k ON k.hold_id = c.id
 ), released AS (
-    UPDATE holds h SET status = 'released', released_at = :now, release_entry_id = t.entry_id
-      FROM (SELECT c.id, k.entry_id FROM claimed c LEFT JOIN linked k ON k.hold_id = c.id) t
-     WHERE h.id = ANY(ARRAY(SELECT id FROM claimed)) AND h.id = t.id
+    UPDATE holds h SET status = 'released', released_at = :now, release_entry_id = f.entry_id
+      FROM fate f
+     WHERE h.id = ANY(ARRAY(SELECT id FROM claimed)) AND h.id = f.id
     RETURNING 1
 ), emptied AS (
     UPDATE hold_lots SET status = 'released'
-     WHERE hold_id = ANY(ARRAY(SELECT id FROM claimed
-                                WHERE id NOT IN (SELECT hold_id FROM linked)))
+     WHERE hold_id = ANY(ARRAY(SELECT id FROM fate WHERE entry_id IS NULL))
        AND amount = 0 AND status <> 'released'
     RETURNING 1
 ), journal AS (
@@ -454,13 +463,14 @@ def _pg_release(account: bool) -> Any:
     sql = _PG_RELEASE_SQL.format(
         account="AND account_id = :account" if account else "",
         body=events.PG_HOLD_RELEASED_BODY,
-        event_id=pg_uuid7("(:first_event + h.n - 1)"),
+        event_id=pg_uuid7("(:first_event + h.n - 1)", ":event_tail"),
         lots_json=events.PG_LOTS_JSON,
     )
     params = [
         bindparam("as_of", type_=holds.c.release_at.type),
         bindparam("now", type_=journal_entries.c.posted_at.type),
         bindparam("first_event", type_=BigInteger),
+        bindparam("event_tail", type_=LargeBinary),
     ]
     if account:
         params.append(bindparam("account", type_=Uuid))
@@ -642,14 +652,15 @@ def released_by(
     conn: Connection, account_id: uuid.UUID, entry_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, list[tuple[uuid.UUID, uuid.UUID]]]:
     """Per release entry of the account, the (hold id, deposit id) of every hold
-    it released, by hold id. Found through the account's holds (its index), so
-    releasing holds maintains no index on ``release_entry_id``."""
+    it released, by hold id. Found through the account's holds
+    (:func:`_every_hold_of`), so releasing holds maintains no index on
+    ``release_entry_id``."""
     if not entry_ids:
         return {}
     query = (
         select(holds.c.release_entry_id, holds.c.id, holds.c.deposit_id)
         .where(
-            holds.c.account_id == account_id,
+            *_every_hold_of(conn, account_id),
             id_in(conn, holds.c.release_entry_id, entry_ids),
         )
         .order_by(holds.c.release_entry_id, holds.c.id)
@@ -670,11 +681,31 @@ def holds_page(
 ) -> list[Any]:
     """Up to ``limit`` of the account's hold rows, newest first, strictly older
     than ``after`` (placed_at, id) when given."""
-    query = select(holds).where(holds.c.account_id == account_id)
+    if status is None or status == HoldStatus.RELEASED.value:
+        query = select(holds).where(*_every_hold_of(conn, account_id))
+    else:
+        query = select(holds).where(holds.c.account_id == account_id)
     if status is not None:
         query = query.where(holds.c.status == status)
     query = newest_first(query, holds.c.placed_at, holds.c.id, after=after, limit=limit)
     return list(conn.execute(query))
+
+
+def _every_hold_of(conn: Connection, account_id: uuid.UUID) -> list[ColumnElement[bool]]:
+    """Conditions selecting every hold of the account, released or not.
+
+    On PostgreSQL the account's index keeps only unreleased holds (migration
+    0015: a release then writes no entry to it), so a reader of released holds
+    reaches them through the account's deposits and the one hold of each
+    (``uq_holds_deposit_id``), an index condition whatever the statistics
+    (``= ANY(ARRAY(...))``). A hold's account is its deposit's (``ledger
+    verify`` checks it); the account condition stays, so the rows are exactly
+    the account's holds either way."""
+    of_account = holds.c.account_id == account_id
+    if conn.dialect.name != "postgresql":
+        return [of_account]
+    their_deposits = select(deposits.c.id).where(deposits.c.account_id == account_id)
+    return [holds.c.deposit_id == any_(func.array(their_deposits.scalar_subquery())), of_account]
 
 
 # -- calendar overrides and the release times they move -------------------------------

@@ -14,15 +14,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.exc import DBAPIError
 
 from service.db.database import Database
+from service.db.holds import holds_page
 from service.db.tables import events, hold_lots, holds, journal_entries, postings
 from service.domain.roles import Role
 from service.services.holds import release_due_holds
@@ -175,6 +177,55 @@ def test_holds_csv_and_history_see_each_hold_released_by_the_shared_entry(
     [b_release] = [i for i in b_items if i["type"] == "hold_release"]
     assert b_release["hold_id"] == s["b_hold"]
     assert [h["hold_id"] for h in b_release["holds"]] == [s["b_hold"]]
+
+
+def test_the_holds_list_still_finds_released_holds(api: Api, clock: Clock, db: Database) -> None:
+    """Released holds leave the account index on PostgreSQL (migration 0015);
+    the holds list and its status filter find them through their deposits."""
+    s = scenario(api, clock)
+    release_due_holds(db, as_of=DUE, now=DUE)
+
+    def listed(query: str = "") -> list[tuple[str, str]]:
+        page = api.get(f"/v1/accounts/{s['a']}/holds{query}")
+        assert page.status_code == 200, page.get_json()
+        return [(h["id"], h["status"]) for h in page.get_json()["items"]]
+
+    # newest first: the hold placed later, then the three released ones
+    assert listed() == [(s["later"], "active")] + [(h, "released") for h in s["a_holds"][::-1]]
+    assert listed("?status=released") == [(h, "released") for h in s["a_holds"][::-1]]
+    assert listed("?status=active") == [(s["later"], "active")]
+    assert listed("?limit=2") == listed()[:2]
+    # another account's holds never appear
+    assert {h for h, _ in listed()}.isdisjoint({s["b_hold"]})
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_released_holds_are_reached_by_key_without_statistics(api: Api, db: Database) -> None:
+    """Without statistics the planner guesses; the deposits' hold ids are an
+    index condition on ``uq_holds_deposit_id`` all the same, never a scan of
+    every hold, and the account index holds only unreleased holds."""
+    account = api.open_account()
+    with db.write() as tx:
+        tx.execute(text("DELETE FROM pg_statistic WHERE starelid = 'holds'::regclass"))
+        index = tx.execute(
+            text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_holds_account_id'")
+        ).scalar_one()
+        assert "WHERE ((status)::text <> 'released'::text)" in index
+
+        ran: list[tuple[str, Any]] = []
+
+        @event.listens_for(tx, "before_cursor_execute")
+        def capture(_c: Any, _cur: Any, statement: str, params: Any, *_: Any) -> None:
+            ran.append((statement, params))
+
+        holds_page(tx, uuid.UUID(account), status=None, limit=50, after=None)
+        [(statement, params)] = ran
+        cursor = tx.connection.driver_connection.cursor()
+        cursor.execute("EXPLAIN " + statement, params)
+        lines = " ".join(row[0] for row in cursor.fetchall())
+    assert "uq_holds_deposit_id" in lines, lines
+    assert "Seq Scan on holds" not in lines, lines
 
 
 @pytest.mark.postgres

@@ -33,3 +33,15 @@ def test_nothing_is_given_back_once_another_block_was_reserved() -> None:
     ids.give_back(first, 100, 3)
     assert ids.reserve(1) > second
     assert second >= first + 100
+
+
+def test_a_tail_is_the_variant_and_62_random_bits() -> None:
+    """The database mints a block's ids with one tail: each is still a UUIDv7
+    of RFC 9562's variant, and tails differ between blocks."""
+    tails = {ids.tail() for _ in range(50)}
+    assert len(tails) == 50
+    for tail in tails:
+        bits = int.from_bytes(tail, "big")
+        assert len(tail) == 8
+        assert bits >> 62 == 0b10
+        assert ids.at(ids.reserve(1), bits & ((1 << 62) - 1)).variant == "specified in RFC 4122"

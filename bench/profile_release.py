@@ -4,9 +4,13 @@ fetching, parameters).
 
 Seeds N holds as ``bench.release_holds`` does, then runs the job's loop
 in-process with a timer on every statement. Prints, does not record.
-``python -m bench.profile_release --holds 50000 [--no-statistics]``. For the
-plans inside the statement and its triggers, run one batch with
-``auto_explain`` (``log_nested_statements``) on the same database.
+``python -m bench.profile_release --holds 50000 [--no-statistics]``. When
+PostgreSQL runs on this host it also prints the server's CPU per batch, the
+figure to compare two variants by (the clock of a shared VM varies by ±10%
+from run to run). For the plans inside the statement and its triggers, run
+one batch with ``auto_explain`` (``log_nested_statements``) on the same
+database; for where the server's CPU goes, ``perf record -g -p <backend
+pid>`` during the loop.
 """
 
 from __future__ import annotations
@@ -39,12 +43,17 @@ def profile(url: str, batch_size: int) -> None:
         spent[" ".join(statement.split())[:80]] += time.perf_counter() - conn.info["started"]
 
     now = datetime.now(UTC)
+    with db.read() as conn:
+        backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    cpu_before = backend_cpu_seconds(backend)
     began = time.perf_counter()
     batches = released = 0
     committing = 0.0
     while True:
         transaction = db.write()
         tx = transaction.__enter__()
+        if tx.exec_driver_sql("SELECT pg_backend_pid()").scalar_one() != backend:
+            backend = None  # another connection: its CPU would be missed
         result = release_batch(tx, as_of=now, now=now, limit=batch_size)
         commit_started = time.perf_counter()
         transaction.__exit__(None, None, None)
@@ -54,6 +63,7 @@ def profile(url: str, batch_size: int) -> None:
         batches += 1
         released += result.released
     elapsed = time.perf_counter() - began
+    cpu_after = backend_cpu_seconds(backend)
     db.dispose()
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"released {released:,} in {elapsed:.2f} s, {batches} batches; load average {load}")
@@ -62,6 +72,21 @@ def profile(url: str, batch_size: int) -> None:
     print(f"{committing * 1000 / batches:9.1f} ms/batch  COMMIT")
     rest = elapsed - sum(spent.values()) - committing
     print(f"{rest * 1000 / batches:9.1f} ms/batch  Python, fetching, parameters")
+    if cpu_before is not None and cpu_after is not None:
+        cpu = (cpu_after - cpu_before) * 1000 / batches
+        print(f"{cpu:9.1f} ms/batch  of the database server's CPU (its backend process)")
+
+
+def backend_cpu_seconds(pid: int | None) -> float | None:
+    """User and system CPU seconds of a PostgreSQL backend on this host (None
+    elsewhere). Steadier than the client's clock on a shared machine: it
+    counts only the work the server did for the release."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, TypeError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

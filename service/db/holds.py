@@ -687,7 +687,7 @@ def holds_page(
     than ``after`` (placed_at, id) when given."""
     if status is None or status == HoldStatus.RELEASED.value:
         query = select(holds).where(*_every_hold_of(conn, account_id))
-    else:
+    else:  # the account index has every unreleased hold
         query = select(holds).where(holds.c.account_id == account_id)
     if status is not None:
         query = query.where(holds.c.status == status)

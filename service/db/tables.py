@@ -251,10 +251,9 @@ holds = Table(
     # null while active, and for a hold emptied by trades or withdrawals.
     Column("release_entry_id", Uuid, nullable=True),
     # No index on release_entry_id: a release would maintain one more index
-    # entry per hold; its readers go through the account's deposits.
-    # The account's unreleased holds (PostgreSQL; all of them on SQLite):
-    # a released hold leaves the index, so a release writes no entry to it
-    # (migration 0015); released holds are found through their deposits.
+    # entry per hold. The account's index keeps unreleased holds only
+    # (PostgreSQL; all of them on SQLite), so a release writes no entry to it
+    # either (migration 0015): released holds are found through their deposits.
     Index(
         "ix_holds_account_id",
         "account_id",

@@ -73,7 +73,7 @@ def tail() -> bytes:
     counters already make the block's ids distinct and increasing; the bits
     keep apart two processes whose blocks overlap (their clocks met within
     the same millisecond), as they keep apart any two ids of Python's."""
-    return ((0b10 << 62) | int.from_bytes(os.urandom(8), "big") >> 2).to_bytes(8, "big")
+    return at(0, int.from_bytes(os.urandom(8), "big") >> 2).bytes[8:]
 
 
 def at(counter: int, random_bits: int) -> uuid.UUID:
